@@ -1,0 +1,217 @@
+"""Composition root: builds every component from `Config` and runs them until a signal.
+
+Nothing else in sylkbox constructs long-lived components; they are passed down by constructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+from sylkbox import __version__
+from sylkbox.conference.focus import Focus
+from sylkbox.conference.media_port import StreamSpec
+from sylkbox.config import Config
+from sylkbox.media.control import AddStream, Direction, UpdateStream
+from sylkbox.media.supervisor import MediaSupervisor
+from sylkbox.net.certs import ensure_certificate
+from sylkbox.net.sip_endpoint import SipEndpoint
+from sylkbox.net.transport import SipTransports, TransportLimits
+from sylkbox.sip.parser import ParserLimits
+from sylkbox.sip.transaction import TransactionLayer
+
+__all__ = ["Server", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class MediaAdapter:
+    """Implements the focus's `MediaPort` over the media supervisor's control commands."""
+
+    def __init__(self, supervisor: MediaSupervisor, local_host: str, room_rate: int) -> None:
+        self._supervisor = supervisor
+        self._local_host = local_host
+        self._room_rate = room_rate
+
+    async def add_stream(self, room_id: str, spec: StreamSpec) -> int:
+        return await self._supervisor.add_stream(
+            AddStream(
+                room_id=room_id,
+                stream_id=spec.stream_id,
+                local_host=self._local_host,
+                local_port=spec.local_port,
+                remote_host=spec.remote_host or "0.0.0.0",
+                remote_port=spec.remote_port or 0,
+                payload_type=spec.payload_type,
+                codec=spec.codec,
+                clock_rate=spec.clock_rate,
+                telephone_event_pt=spec.telephone_event_pt,
+                direction=Direction(spec.direction),
+                room_rate=self._room_rate,
+            )
+        )
+
+    async def update_stream(self, spec: StreamSpec) -> None:
+        await self._supervisor.update_stream(
+            UpdateStream(
+                stream_id=spec.stream_id,
+                remote_host=spec.remote_host or "0.0.0.0",
+                remote_port=spec.remote_port or 0,
+                payload_type=spec.payload_type,
+                codec=spec.codec,
+                clock_rate=spec.clock_rate,
+                telephone_event_pt=spec.telephone_event_pt,
+                direction=Direction(spec.direction),
+            )
+        )
+
+    async def remove_stream(self, stream_id: str) -> None:
+        await self._supervisor.remove_stream(stream_id)
+
+
+def _advertised_address(config: Config) -> str:
+    """The address peers reach us at: configured, the bind address, or the default route's."""
+    if config.sip.advertised_address:
+        return config.sip.advertised_address
+    bind = ipaddress.ip_address(config.sip.bind)
+    if not bind.is_unspecified:
+        return str(bind)
+    # connect() on a UDP socket picks the outgoing interface without sending anything
+    family = socket.AF_INET6 if bind.version == 6 else socket.AF_INET
+    probe = "2001:db8::1" if family == socket.AF_INET6 else "192.0.2.1"
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((probe, 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "::1" if family == socket.AF_INET6 else "127.0.0.1"
+
+
+def _server_ssl_context(config: Config) -> ssl.SSLContext:
+    if config.sip.tls_certificate:
+        cert, key = Path(config.sip.tls_certificate), Path(config.sip.tls_private_key)
+    else:
+        cert, key = ensure_certificate(config.data_dir / "tls", config.server.name)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class Server:
+    """Everything running: transports, transaction layer, focus, media worker."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.addresses: list[str] = []
+        self._endpoint: SipEndpoint | None = None
+        self._transports: SipTransports | None = None
+        self._media: MediaSupervisor | None = None
+        self.focus: Focus | None = None
+        self._events_task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    async def _forward_media_events(media: MediaSupervisor, focus: Focus) -> None:
+        async for event in media.events():
+            focus.media_event(event)
+
+    async def start(self) -> None:
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        advertised = _advertised_address(config)
+        limits = ParserLimits(max_message_size=config.sip.max_message_size)
+        holder: list[SipEndpoint] = []
+        transports = SipTransports(
+            lambda data, source, transport, info: holder[0].on_message(data, source, transport),
+            limits=TransportLimits(parser=limits),
+            on_send_error=lambda dest, transport, exc: holder[0].on_send_error(dest, transport, exc),
+        )
+        self._transports = transports
+        endpoint = SipEndpoint(
+            transports,
+            TransactionLayer(),
+            limits=limits,
+            advertised_address=advertised,
+        )
+        holder.append(endpoint)
+        self._endpoint = endpoint
+        low, high = config.media.port_bounds
+        media = MediaSupervisor(
+            port_range=(low, high), rtp_timeout=config.media.rtp_timeout, python=sys.executable
+        )
+        await media.start()
+        self._media = media
+        focus = Focus(config, endpoint, MediaAdapter(media, config.sip.bind, config.media.sample_rate))
+        endpoint.handler = focus
+        self.focus = focus
+        self._events_task = asyncio.get_running_loop().create_task(
+            self._forward_media_events(media, focus), name="media-events"
+        )
+        bind = config.sip.bind
+        listening: list[str] = []
+        udp = await transports.listen_udp(bind, config.sip.udp_port)
+        listening.append(f"sip:{_hp(udp)};transport=udp")
+        tcp = await transports.listen_tcp(bind, config.sip.tcp_port)
+        listening.append(f"sip:{_hp(tcp)};transport=tcp")
+        if config.sip.tls_port:
+            tls = await transports.listen_tls(bind, config.sip.tls_port, _server_ssl_context(config))
+            listening.append(f"sips:{_hp(tls)};transport=tls")
+        listening.append(f"rtp:{bind}:{config.media.port_range}")
+        self.addresses = listening
+        log.info(
+            "sylkbox %s listening on %s (advertised address %s)",
+            __version__,
+            ", ".join(listening),
+            advertised,
+        )
+
+    async def stop(self) -> None:
+        timeout = self.config.server.shutdown_timeout
+        if self.focus is not None:
+            await self.focus.close(timeout * 0.75)
+        if self._events_task is not None:
+            self._events_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._events_task
+        if self._endpoint is not None:
+            self._endpoint.close()
+        if self._media is not None:
+            await self._media.stop()
+        if self._transports is not None:
+            await self._transports.close()
+        log.info("sylkbox stopped")
+
+
+def _hp(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def run(config: Config) -> int:
+    """Run until SIGINT or SIGTERM; shut down gracefully within the configured timeout."""
+    server = Server(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        await server.stop()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        log.info("shutting down")
+        await server.stop()
+    return 0

@@ -1,0 +1,1 @@
+"""sylkbox.conference"""

@@ -1,0 +1,69 @@
+"""Application errors of the conference focus.
+
+Each is mapped to one SIP response by the table in `conference/focus.py`; nothing else in the
+package writes literal status codes for them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "BadRequest",
+    "FocusError",
+    "MethodNotAllowed",
+    "NoAcceptableMedia",
+    "NoSuchDialog",
+    "RoomFull",
+    "RoomNotFound",
+    "SubscriptionRefused",
+    "UnknownEvent",
+    "TransferForbidden",
+]
+
+
+class FocusError(Exception):
+    """Base of the errors that end a request with a response; `reason` becomes the phrase."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RoomNotFound(FocusError):
+    """The Request-URI names a domain we do not serve, or a room that does not exist."""
+
+
+class AccessDenied(FocusError):
+    """The room's allow/deny lists refuse this caller."""
+
+
+class RoomFull(FocusError):
+    """The room has reached its configured maximum number of participants."""
+
+
+class NoAcceptableMedia(FocusError):
+    """No offered stream can be used."""
+
+
+class NoSuchDialog(FocusError):
+    """An in-dialog request for a dialog we do not know."""
+
+
+class UnknownEvent(FocusError):
+    """SUBSCRIBE for an event package other than `conference`."""
+
+
+class SubscriptionRefused(FocusError):
+    """SUBSCRIBE to a room that is not active."""
+
+
+class MethodNotAllowed(FocusError):
+    """A method the focus does not accept at this URI."""
+
+
+class TransferForbidden(FocusError):
+    """In-dialog REFER: RFC 4579 section 5.5 wants REFER outside the dialog."""
+
+
+class BadRequest(FocusError):
+    """A request that parses but cannot be acted on (missing or malformed header)."""

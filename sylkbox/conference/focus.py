@@ -1,0 +1,655 @@
+"""The conference focus (RFC 4353, RFC 4579): rooms, INVITE sessions, SUBSCRIBE, REFER.
+
+The focus receives requests from the SIP endpoint, decides, and answers. It owns the rooms and
+the dialogs that belong to them; media goes through the `MediaPort` (the media supervisor).
+The one table mapping application errors to SIP responses is `_ERROR_STATUS` below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from sylkbox import __version__
+from sylkbox.conference.errors import (
+    AccessDenied,
+    BadRequest,
+    FocusError,
+    MethodNotAllowed,
+    NoAcceptableMedia,
+    NoSuchDialog,
+    RoomFull,
+    RoomNotFound,
+    SubscriptionRefused,
+    TransferForbidden,
+    UnknownEvent,
+)
+from sylkbox.conference.media_port import MediaPort, StreamSpec
+from sylkbox.conference.participant import AudioState, Participant, ParticipantState
+from sylkbox.conference.policy import is_allowed
+from sylkbox.conference.room import Room
+from sylkbox.conference.sip_port import SipPort
+from sylkbox.conference.timers import SessionTimers
+from sylkbox.media.control import Dtmf, MediaEvent, RtpTimeout, StreamFailed
+from sylkbox.config import CODEC_RTPMAPS, Config
+from sylkbox.sdp import (
+    AcceptedAudio,
+    Capabilities,
+    SdpError,
+    SessionDescription,
+    build_answer,
+    negotiate,
+)
+from sylkbox.sdp import NoAcceptableMedia as SdpNoAcceptableMedia
+from sylkbox.sip.dialog import Dialog
+from sylkbox.sip.errors import RemoteProtocolError
+from sylkbox.sip.message import Request, Response
+from sylkbox.sip.session_timer import SessionIntervalTooSmallError, SessionTimer
+from sylkbox.sip.transaction import AckTimedOut, RequestCancelled, RequestReceived, ServerKey
+from sylkbox.sip.uri import SipUri
+
+__all__ = ["ALLOW", "Focus"]
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE"
+ACCEPT = "application/sdp, application/conference-info+xml, message/sipfrag, multipart/mixed"
+SUPPORTED = "timer, norefersub"
+SERVER_NAME = f"sylkbox/{__version__}"
+
+_ERROR_STATUS: dict[type[FocusError], int] = {
+    BadRequest: 400,
+    AccessDenied: 403,
+    TransferForbidden: 403,
+    RoomNotFound: 404,
+    MethodNotAllowed: 405,
+    SubscriptionRefused: 480,
+    NoSuchDialog: 481,
+    RoomFull: 486,
+    NoAcceptableMedia: 488,
+    UnknownEvent: 489,
+}
+
+DialogKey = tuple[str, str, str]  # call-id, local tag, remote tag
+
+
+def dialog_key(request: Request) -> DialogKey:
+    """The key of the dialog an incoming request belongs to (RFC 3261 12.2.2)."""
+    return request.call_id, request.to.tag or "", request.from_.tag or ""
+
+
+class Focus:
+    """All rooms of the box and the SIP logic around them."""
+
+    def __init__(self, config: Config, sip: SipPort, media: MediaPort) -> None:
+        self._config = config
+        self._sip = sip
+        self._media = media
+        self._rooms: dict[str, Room] = {}
+        self._rooms_by_id: dict[str, Room] = {}
+        self._participants: dict[DialogKey, tuple[Room, Participant]] = {}
+        self._pending_invites: dict[ServerKey | None, asyncio.Task[None]] = {}
+        self._awaiting_ack: dict[ServerKey, DialogKey] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._capabilities = Capabilities.from_names(CODEC_RTPMAPS[n] for n in config.media.codecs)
+        # late imports keep the module graph acyclic: they need Focus's helpers
+        from sylkbox.conference.refer import ReferHandler
+        from sylkbox.conference.subscriptions import SubscriptionManager
+
+        self.subscriptions = SubscriptionManager(self, sip)
+        self.refer = ReferHandler(self, sip, media)
+        self.timers = SessionTimers(self)
+        self.closing = False
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return self._rooms
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def room_for_request(self, request: Request) -> Room | None:
+        """Find the room a request is for: focus Contact, then Request-URI, then To URI."""
+        for uri in (request.uri, request.to.uri):
+            room = self._room_by_uri(uri)
+            if room is not None:
+                return room
+        return None
+
+    def _room_by_uri(self, uri: SipUri) -> Room | None:
+        user = uri.user or ""
+        if user.startswith("focus-"):
+            room = self._rooms_by_id.get(user[len("focus-") :])
+            if room is not None:
+                return room
+        return self._rooms.get(uri.user_host.lower()) if uri.user else None
+
+    def participant_for(self, key: DialogKey) -> tuple[Room, Participant] | None:
+        return self._participants.get(key)
+
+    # ---------------------------------------------------------- task ownership
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a task the focus owns (cancelled and awaited in `close()`)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ---------------------------------------------------------- SIP callbacks
+    def handle_request(self, event: RequestReceived) -> None:
+        request = event.request
+        if request.method == "ACK":
+            self._on_ack(request)
+            return
+        try:
+            self._dispatch(event)
+        except FocusError as exc:
+            self.reject(request, _ERROR_STATUS[type(exc)], exc.reason)
+        except SessionIntervalTooSmallError as exc:
+            response = request.create_response(422, exc.reason, to_tag=self._to_tag(request))
+            for name, value in exc.headers():
+                response.headers.set(name, value)
+            self._sip.respond(response)
+        except RemoteProtocolError as exc:
+            self.reject(request, exc.status_hint, exc.reason)
+
+    def handle_cancel(self, event: RequestCancelled) -> None:
+        task = self._pending_invites.pop(event.server_key, None)
+        if task is not None:
+            log.info("INVITE cancelled by the caller")
+            task.cancel()
+
+    def handle_ack_timeout(self, event: AckTimedOut) -> None:
+        """No ACK for our 2xx: end the session with BYE (RFC 3261 13.3.1.4)."""
+        key = self._awaiting_ack.pop(event.server_key, None)
+        found = self._participants.get(key) if key is not None else None
+        if found is not None and 200 <= event.status < 300:
+            log.warning("no ACK from %s, ending the session", found[1].uri)
+            self.leave(found[0], found[1], send_bye=True, reason="(no ACK)")
+
+    def _dispatch(self, event: RequestReceived) -> None:
+        request = event.request
+        method = request.method
+        in_dialog = bool(request.to.tag)
+        if method == "OPTIONS" and not in_dialog:
+            self._on_options(request)
+        elif method == "INVITE" and not in_dialog:
+            self._start_invite(event)
+        elif method == "SUBSCRIBE":
+            self.subscriptions.on_subscribe(event)
+        elif method == "REFER":
+            if in_dialog:
+                raise TransferForbidden("REFER must be sent outside the dialog (RFC 4579 5.5)")
+            self.refer.on_refer(event)
+        elif not in_dialog:
+            if method in ("BYE", "UPDATE", "NOTIFY", "INFO", "PRACK"):
+                raise NoSuchDialog("Call/Transaction Does Not Exist")
+            raise MethodNotAllowed("Method Not Allowed")
+        else:
+            self._in_dialog(event)
+
+    def _in_dialog(self, event: RequestReceived) -> None:
+        request = event.request
+        found = self._participants.get(dialog_key(request))
+        if found is None:
+            if request.method == "NOTIFY" and self.refer.owns(dialog_key(request)):
+                self.answer(request, 200)
+                return
+            raise NoSuchDialog("Call/Transaction Does Not Exist")
+        room, participant = found
+        assert participant.dialog is not None
+        participant.dialog.receive_request(request)
+        match request.method:
+            case "BYE":
+                self.answer(request, 200)
+                self.leave(room, participant, send_bye=False)
+            case "INVITE" | "UPDATE":
+                self._start_reinvite(event, room, participant)
+            case "OPTIONS":
+                self._on_options(request)
+            case "INFO" | "NOTIFY":
+                self.answer(request, 200)
+            case _:
+                raise MethodNotAllowed("Method Not Allowed")
+
+    # ---------------------------------------------------------------- replies
+    def reject(self, request: Request, status: int, reason: str | None = None) -> None:
+        if request.method == "ACK":
+            return
+        log.info("x %s %s -> %d %s", request.method, request.uri, status, reason or "")
+        response = request.create_response(status, reason, to_tag=self._to_tag(request))
+        if status == 405:
+            response.headers.set("Allow", ALLOW)
+        self._sip.respond(response)
+
+    def answer(self, request: Request, status: int, reason: str | None = None) -> Response:
+        response = request.create_response(status, reason, to_tag=self._to_tag(request))
+        self._sip.respond(response)
+        return response
+
+    @staticmethod
+    def _to_tag(request: Request) -> str | None:
+        return None if request.to.tag else secrets.token_hex(6)
+
+    def _on_options(self, request: Request) -> None:
+        response = request.create_response(200, to_tag=self._to_tag(request))
+        response.headers.set("Allow", ALLOW)
+        response.headers.set("Accept", ACCEPT)
+        response.headers.set("Supported", SUPPORTED)
+        self._sip.respond(response)
+
+    def contact_for(self, room: Room, transport: str, peer_host: str) -> str:
+        """The focus Contact: identifies the room, `isfocus` as a header parameter."""
+        host, port = self._sip.contact_host(transport, peer_host)
+        host = f"[{host}]" if ":" in host else host
+        suffix = "" if transport == "udp" else f";transport={transport}"
+        return f"<sip:focus-{room.id}@{host}:{port}{suffix}>;isfocus"
+
+    # ------------------------------------------------------------------ rooms
+    def _room_key(self, uri: SipUri) -> str:
+        if not uri.user:
+            raise RoomNotFound("No room in the Request-URI")
+        key = uri.user_host.lower()
+        host = key.rpartition("@")[2]
+        domains = self._config.sip.domains
+        if domains and host not in {d.lower() for d in domains}:
+            raise RoomNotFound(f"Domain {host} is not served here")
+        return key
+
+    def _get_or_create_room(self, key: str) -> Room:
+        room = self._rooms.get(key)
+        if room is None:
+            room = Room(
+                key=key,
+                id=secrets.token_hex(4),
+                policy=self._config.conference.policy_for(key),
+                server_name=SERVER_NAME,
+            )
+            self._rooms[key] = room
+            self._rooms_by_id[room.id] = room
+            log.info("room %s created", key)
+        return room
+
+    def _maybe_remove_room(self, room: Room) -> None:
+        if room.is_empty and not room.policy.persistent and not self._room_has_pending(room):
+            self._rooms.pop(room.key, None)
+            self._rooms_by_id.pop(room.id, None)
+            self.subscriptions.room_ended(room)
+            log.info("room %s removed", room.key)
+
+    def _room_has_pending(self, room: Room) -> bool:
+        return any(p.state is not ParticipantState.CONNECTED for p in room.participants.values())
+
+    def check_policy(self, room: Room, uri: SipUri) -> None:
+        if not is_allowed(room.policy, uri.user, uri.host.strip("[]")):
+            raise AccessDenied("Forbidden by the room's access policy")
+        limit = room.policy.max_participants
+        if limit and len(room.participants) >= limit:
+            raise RoomFull(f"Room is full ({limit} participants)")
+
+    # ----------------------------------------------------------------- INVITE
+    def _start_invite(self, event: RequestReceived) -> None:
+        request = event.request
+        if "Replaces" in request.headers:
+            raise AccessDenied("Replaces is not supported by the focus")
+        self._check_require(request)
+        key = self._room_key(request.uri)
+        room = self._rooms.get(key)
+        offer, resources = self._split_body(request)
+        if room is not None:
+            self.check_policy(room, request.from_.uri)
+        else:
+            policy = self._config.conference.policy_for(key)
+            if not is_allowed(policy, request.from_.uri.user, request.from_.uri.host.strip("[]")):
+                raise AccessDenied("Forbidden by the room's access policy")
+        plan = self._negotiate(offer)
+        room = self._get_or_create_room(key)
+        participant = Participant(
+            id=secrets.token_hex(6),
+            uri=str(request.from_.uri),
+            display_name=request.from_.display_name,
+            contact=str(request.contacts[0].uri) if request.contacts else str(request.from_.uri),
+            joined_at=datetime.now(UTC),
+            state=ParticipantState.ALERTING,
+            transport=event.transport,
+        )
+        timer = self._session_timer_for(participant, request)
+        room.add(participant)
+        task = self.spawn(
+            self._accept_invite(event, room, participant, offer, plan, resources, timer),
+            name=f"invite-{participant.id}",
+        )
+        self._pending_invites[event.server_key] = task
+
+    def _check_require(self, request: Request) -> None:
+        required = {v.strip().lower() for v in request.headers.get_all("Require")}
+        unsupported = required - {"timer"}
+        if unsupported:
+            raise RemoteProtocolError(
+                "Bad Extension: " + ", ".join(sorted(unsupported)), status_hint=420
+            )
+
+    def _split_body(self, request: Request) -> tuple[SessionDescription, list[str]]:
+        """The SDP offer and, for RFC 5366 request-contained lists, the URIs to dial out."""
+        from sylkbox.conference.body import split_invite_body
+
+        try:
+            return split_invite_body(request)
+        except SdpError as exc:
+            raise BadRequest(f"Bad SDP: {exc.reason}") from exc
+
+    def _negotiate(self, offer: SessionDescription) -> Any:
+        try:
+            return negotiate(offer, self._capabilities)
+        except SdpNoAcceptableMedia as exc:
+            raise NoAcceptableMedia("Not Acceptable Here: no usable media stream") from exc
+
+    async def _accept_invite(
+        self,
+        event: RequestReceived,
+        room: Room,
+        participant: Participant,
+        offer: SessionDescription,
+        plan: Any,
+        resources: list[str],
+        timer: SessionTimer | None,
+    ) -> None:
+        request = event.request
+        to_tag = secrets.token_hex(6)
+        try:
+            audio = _first_audio(plan)
+            if audio is not None:
+                participant.audio = await self._start_audio(room, participant, audio)
+            if self._config.sip.answer_delay:
+                ringing = request.create_response(180, to_tag=to_tag)
+                ringing.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+                self._sip.respond(ringing)
+                await asyncio.sleep(self._config.sip.answer_delay)
+        except asyncio.CancelledError:
+            await self._discard(room, participant)
+            raise
+        except Exception as exc:
+            log.exception("cannot set up media")
+            await self._discard(room, participant)
+            self.reject(request, 500, f"Media setup failed: {exc}")
+            return
+        finally:
+            self._pending_invites.pop(event.server_key, None)
+        answer = self._build_answer(offer, plan, participant, event.source[0])
+        response = request.create_response(200, to_tag=to_tag)
+        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+        response.headers.set("Allow", ALLOW)
+        response.headers.set("Supported", SUPPORTED)
+        response.headers.set("Content-Type", "application/sdp")
+        response.body = answer
+        if timer is not None:
+            self.timers.answer(participant, timer, response)
+        participant.dialog = Dialog.from_uas(request, response)
+        participant.state = ParticipantState.CONNECTED
+        key = (request.call_id, to_tag, request.from_.tag or "")
+        self._participants[key] = (room, participant)
+        if event.server_key is not None:
+            self._awaiting_ack[event.server_key] = key
+        self._sip.respond(response)
+        self.timers.arm(room, participant)
+        log.info("%s joined %s (%d connected)", participant.uri, room.key, room.connected_count)
+        self.room_changed(room)
+        for uri in resources:
+            self.refer.dial_out(room, uri, referrer=participant.uri, report=None)
+
+    def _session_timer_for(self, participant: Participant, request: Request) -> SessionTimer | None:
+        """RFC 4028 applies when the peer supports it or a proxy asked for it."""
+        supported = {v.strip().lower() for v in request.headers.get_all("Supported")}
+        if "timer" not in supported and "Session-Expires" not in request.headers:
+            return None
+        return self.timers.negotiate(participant, request)
+
+    async def _start_audio(self, room: Room, participant: Participant, audio: AcceptedAudio) -> AudioState:
+        state = AudioState(stream_id=f"{room.id}-{participant.id}")
+        _apply_audio(state, audio)
+        state.local_port = await self._media.add_stream(room.id, _spec(state))
+        return state
+
+    def _build_answer(
+        self, offer: SessionDescription, plan: Any, participant: Participant, peer_host: str
+    ) -> bytes:
+        host, _ = self._sip.contact_host("udp", peer_host)
+        ports = {}
+        for decision in plan.decisions:
+            if isinstance(decision, AcceptedAudio) and participant.audio is not None:
+                ports[decision.index] = participant.audio.local_port
+        participant.sdp_version += 1
+        answer = build_answer(
+            offer,
+            plan,
+            address=host,
+            local_ports=ports,
+            session_id=int(participant.id, 16),
+            session_version=participant.sdp_version,
+        )
+        return answer.to_bytes()
+
+    async def _discard(self, room: Room, participant: Participant) -> None:
+        room.remove(participant.id)
+        if participant.audio is not None:
+            await self._media.remove_stream(participant.audio.stream_id)
+        self._maybe_remove_room(room)
+
+    def _on_ack(self, request: Request) -> None:
+        key = dialog_key(request)
+        for server_key, waiting in list(self._awaiting_ack.items()):
+            if waiting == key:
+                del self._awaiting_ack[server_key]
+
+    # -------------------------------------------------------------- re-INVITE
+    def _start_reinvite(self, event: RequestReceived, room: Room, participant: Participant) -> None:
+        request = event.request
+        if participant.reinvite_pending:
+            raise RemoteProtocolError("Request Pending", status_hint=491)
+        offer = None
+        if request.body:
+            offer, _ = self._split_body(request)
+        if offer is None:
+            # an UPDATE or re-INVITE without SDP only refreshes the session (RFC 4028 7.4)
+            timer = self._session_timer_for(participant, request)
+            response = request.create_response(200)
+            response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+            if timer is not None:
+                self.timers.answer(participant, timer, response)
+            self._sip.respond(response)
+            self.timers.arm(room, participant)
+            return
+        plan = self._negotiate(offer)
+        timer = self._session_timer_for(participant, request)
+        participant.reinvite_pending = True
+        self.spawn(
+            self._accept_reinvite(event, room, participant, offer, plan, timer),
+            name=f"reinvite-{participant.id}",
+        )
+
+    async def _accept_reinvite(
+        self,
+        event: RequestReceived,
+        room: Room,
+        participant: Participant,
+        offer: SessionDescription,
+        plan: Any,
+        timer: SessionTimer | None,
+    ) -> None:
+        request = event.request
+        try:
+            audio = _first_audio(plan)
+            was_held = participant.on_hold
+            if audio is None and participant.audio is not None:
+                await self._media.remove_stream(participant.audio.stream_id)
+                participant.audio = None
+            elif audio is not None and participant.audio is None:
+                participant.audio = await self._start_audio(room, participant, audio)
+            elif audio is not None and participant.audio is not None:
+                _apply_audio(participant.audio, audio)
+                await self._media.update_stream(_spec(participant.audio))
+            answer = self._build_answer(offer, plan, participant, event.source[0])
+        except Exception as exc:
+            log.exception("re-INVITE failed")
+            self.reject(request, 500, f"Media update failed: {exc}")
+            return
+        finally:
+            participant.reinvite_pending = False
+        response = request.create_response(200)
+        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+        response.headers.set("Content-Type", "application/sdp")
+        response.body = answer
+        if timer is not None:
+            self.timers.answer(participant, timer, response)
+        self._sip.respond(response)
+        self.timers.arm(room, participant)
+        if participant.on_hold != was_held:
+            log.info("%s %s", participant.uri, "on hold" if participant.on_hold else "resumed")
+        self.room_changed(room)
+
+    # ----------------------------------------------------------------- leave
+    def add_participant_dialog(self, key: DialogKey, room: Room, participant: Participant) -> None:
+        self._participants[key] = (room, participant)
+
+    def leave(self, room: Room, participant: Participant, *, send_bye: bool, reason: str = "") -> None:
+        """Remove a participant; with `send_bye` the focus ends the dialog itself."""
+        if room.remove(participant.id) is None:
+            return
+        participant.state = ParticipantState.DISCONNECTED
+        if participant.dialog is not None:
+            self._participants.pop(_key_of(participant.dialog), None)
+        if participant.session_timer_handle is not None:
+            participant.session_timer_handle.cancel()
+        if participant.audio is not None:
+            self.spawn(self._media.remove_stream(participant.audio.stream_id), name="rm-stream")
+        if send_bye and participant.dialog is not None:
+            self.spawn(self._send_bye(participant), name=f"bye-{participant.id}")
+        log.info("%s left %s %s", participant.uri, room.key, reason)
+        self.room_changed(room)
+        self._maybe_remove_room(room)
+
+    async def _send_bye(self, participant: Participant) -> Response:
+        assert participant.dialog is not None
+        bye = participant.dialog.create_request("BYE")
+        return await self.send_in_dialog(participant.dialog, participant.transport, bye)
+
+    async def send_in_dialog(self, dialog: Dialog, transport: str, request: Request) -> Response:
+        """Send a request inside `dialog`; `transport` is used when the target names none."""
+        target = _next_hop(dialog)
+        transport = (target.param("transport") or transport).lower()
+        port = target.port or _default_port(transport)
+        try:
+            dest = await self._sip.resolve(target.host, port, transport)
+        except OSError as exc:
+            log.warning("cannot resolve %s: %s", target, exc)
+            return request.create_response(503, "Cannot resolve target")
+        return await self._sip.request(request, dest, transport)
+
+    def room_changed(self, room: Room) -> None:
+        """Something RFC 4575 shows changed: NOTIFY every subscriber of the room."""
+        self.subscriptions.room_changed(room)
+
+    # ------------------------------------------------------------ media events
+    def media_event(self, event: MediaEvent) -> None:
+        """Events from the media worker: RTP timeout ends audio-only sessions (BLINK.md 8)."""
+        match event:
+            case RtpTimeout():
+                found = self._participant_by_stream(event.stream_id)
+                if found is not None:
+                    room, participant = found
+                    log.info("RTP timeout for %s in %s", participant.uri, room.key)
+                    self.leave(room, participant, send_bye=True, reason="(RTP timeout)")
+            case Dtmf():
+                found = self._participant_by_stream(event.stream_id)
+                if found is not None:
+                    log.info("DTMF %s from %s", event.digit, found[1].uri)
+            case StreamFailed():
+                log.warning("media stream %s failed: %s", event.stream_id, event.reason)
+            case _:
+                pass
+
+    def _participant_by_stream(self, stream_id: str) -> tuple[Room, Participant] | None:
+        for room in self._rooms.values():
+            for participant in room.participants.values():
+                if participant.audio is not None and participant.audio.stream_id == stream_id:
+                    return room, participant
+        return None
+
+    # ----------------------------------------------------------------- close
+    async def close(self, timeout: float) -> None:
+        """Graceful shutdown: BYE everyone, terminate subscriptions, within `timeout`."""
+        self.closing = True
+        byes: list[asyncio.Task[Any]] = []
+        for room in list(self._rooms.values()):
+            for participant in list(room.participants.values()):
+                if participant.dialog is not None and participant.state is ParticipantState.CONNECTED:
+                    byes.append(self.spawn(self._send_bye(participant), name="bye"))
+                room.remove(participant.id)
+        byes.extend(self.subscriptions.terminate_all())
+        byes.extend(self.refer.terminate_all())
+        if byes:
+            await asyncio.wait(byes, timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=0.2)
+
+
+def _first_audio(plan: Any) -> AcceptedAudio | None:
+    return next((d for d in plan.decisions if isinstance(d, AcceptedAudio)), None)
+
+
+def _apply_audio(state: AudioState, audio: AcceptedAudio) -> None:
+    state.payload_type = audio.codec.payload_type
+    state.codec = audio.codec.name
+    state.clock_rate = audio.codec.clock_rate
+    state.telephone_event_pt = audio.telephone_event_pt
+    if audio.remote_address is not None:
+        state.remote_host, state.remote_port = audio.remote_address
+    state.local_direction = audio.local_direction
+    state.remote_on_hold = audio.on_hold
+
+
+def _spec(state: AudioState) -> StreamSpec:
+    return StreamSpec(
+        stream_id=state.stream_id,
+        local_port=state.local_port or None,
+        remote_host=state.remote_host,
+        remote_port=state.remote_port,
+        payload_type=state.payload_type,
+        codec=state.codec,
+        clock_rate=state.clock_rate,
+        telephone_event_pt=state.telephone_event_pt,
+        direction=state.local_direction,
+    )
+
+
+def _key_of(dialog: Dialog) -> DialogKey:
+    return dialog.id.call_id, dialog.id.local_tag, dialog.id.remote_tag
+
+
+def _next_hop(dialog: Dialog) -> SipUri:
+    """Where an in-dialog request goes: first Route if loose routing, else the target."""
+    if dialog.route_set:
+        return dialog.route_set[0].uri
+    return dialog.remote_target
+
+
+def _default_port(transport: str) -> int:
+    return 5061 if transport == "tls" else 5060
+

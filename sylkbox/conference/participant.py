@@ -1,0 +1,80 @@
+"""A participant: one INVITE session in a room (RFC 4579 section 4), and its media state."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sylkbox.sip.dialog import Dialog
+from sylkbox.sip.session_timer import SessionTimer
+
+__all__ = ["AudioState", "Participant", "ParticipantState"]
+
+_media_ids = itertools.count(1000)
+
+
+def next_media_id() -> str:
+    """Opaque, unique media ids for conference-info `<media id=...>` (RFC 4575 5.7)."""
+    return str(next(_media_ids))
+
+
+class ParticipantState(enum.Enum):
+    """Life cycle of a participant's INVITE session."""
+
+    DIALING = "dialing-out"  # our INVITE is out (dial-out by REFER or resource list)
+    ALERTING = "alerting"  # the callee rings
+    CONNECTED = "connected"  # 200 sent or received
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(slots=True, kw_only=True)
+class AudioState:
+    """The negotiated audio stream; the media worker owns the packets."""
+
+    stream_id: str
+    media_id: str = field(default_factory=next_media_id)
+    local_port: int = 0
+    payload_type: int = 0
+    codec: str = "PCMU"
+    clock_rate: int = 8000
+    telephone_event_pt: int | None = None
+    remote_host: str | None = None
+    remote_port: int | None = None
+    local_direction: str = "sendrecv"
+    remote_on_hold: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Participant:
+    """One session in a room. `uri` is the From (or dialled) URI, `contact` the remote Contact."""
+
+    id: str
+    uri: str
+    display_name: str | None
+    contact: str
+    joined_at: datetime
+    dialog: Dialog | None = None
+    state: ParticipantState = ParticipantState.CONNECTED
+    audio: AudioState | None = None
+    sdp_version: int = 1
+    session_timer: SessionTimer | None = None
+    transport: str = "udp"
+    invited: bool = False
+    nickname: str | None = None
+    reinvite_pending: bool = False
+    session_timer_handle: asyncio.TimerHandle | None = None
+    muted: bool = False
+
+    @property
+    def on_hold(self) -> bool:
+        """RFC 4575 `on-hold`: every holdable stream is held by the remote side."""
+        return self.audio is not None and self.audio.remote_on_hold
+
+    @property
+    def status(self) -> str:
+        if self.state is ParticipantState.CONNECTED:
+            return "on-hold" if self.on_hold else "connected"
+        return str(self.state.value)

@@ -1,0 +1,127 @@
+"""A room: membership and state, and the snapshot conference-info is built from.
+
+The room knows nothing about SIP transactions or sockets. Its version counter (RFC 4575 4.1)
+moves only through `bump()`, once per document built.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sylkbox.conference.conference_info import (
+    EndpointInfo,
+    MediaInfo,
+    RoomSnapshot,
+    UserInfo,
+)
+from sylkbox.conference.participant import Participant, ParticipantState
+from sylkbox.config import RoomPolicy
+
+__all__ = ["Room", "RoomState"]
+
+
+class RoomState(enum.Enum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+@dataclass(slots=True, kw_only=True)
+class Room:
+    """Membership of one conference, keyed by `user@host` of the Request-URI."""
+
+    key: str
+    id: str
+    policy: RoomPolicy
+    server_name: str
+    state: RoomState = RoomState.ACTIVE
+    version: int = 0
+    participants: dict[str, Participant] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.key}"
+
+    def add(self, participant: Participant) -> None:
+        self.participants[participant.id] = participant
+
+    def remove(self, participant_id: str) -> Participant | None:
+        return self.participants.pop(participant_id, None)
+
+    def connected(self) -> Iterator[Participant]:
+        return (p for p in self.participants.values() if p.state is ParticipantState.CONNECTED)
+
+    def by_uri(self, uri: str) -> list[Participant]:
+        return [p for p in self.participants.values() if _same_identity(p.uri, uri)]
+
+    @property
+    def connected_count(self) -> int:
+        return sum(1 for _ in self.connected())
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.participants
+
+    def bump(self) -> int:
+        """Advance and return the conference-info version (one per document built)."""
+        self.version += 1
+        return self.version
+
+    def snapshot(self) -> RoomSnapshot:
+        """The room as RFC 4575 sees it: one user per distinct URI, one endpoint per session."""
+        users: dict[str, list[Participant]] = {}
+        for p in self.participants.values():
+            if p.state is ParticipantState.DISCONNECTED:
+                continue
+            users.setdefault(_identity_key(p.uri), []).append(p)
+        infos = []
+        for sessions in users.values():
+            first = sessions[0]
+            display = next((s.nickname for s in sessions if s.nickname), None)
+            infos.append(
+                UserInfo(
+                    entity=first.uri,
+                    display_text=display or first.display_name,
+                    endpoints=tuple(_endpoint(s) for s in sessions),
+                    screen_image_url=None,
+                )
+            )
+        return RoomSnapshot(
+            entity=self.uri,
+            users=tuple(infos),
+            user_count=len(users),
+            files=(),
+            server_name=self.server_name,
+        )
+
+
+def _endpoint(p: Participant) -> EndpointInfo:
+    media = (MediaInfo(id=p.audio.media_id, type="audio"),) if p.audio else ()
+    return EndpointInfo(
+        entity=p.contact,
+        display_text=p.nickname or p.display_name,
+        status=p.status,
+        joined_at=p.joined_at,
+        media=media,
+    )
+
+
+def _identity_key(uri: str) -> str:
+    """Identities compare on user and host only (BLINK.md 4.2)."""
+    text = uri.strip().strip("<>")
+    _, _, rest = text.partition(":")
+    rest = rest.split(";", 1)[0].split("?", 1)[0]
+    user, at, host = rest.rpartition("@")
+    if not at:
+        user, host = "", rest
+    host = host.lower()
+    if host.startswith("["):
+        host = host.split("]", 1)[0] + "]"
+    else:
+        host = host.split(":", 1)[0]
+    return f"{user}@{host}"
+
+
+def _same_identity(a: str, b: str) -> bool:
+    return _identity_key(a) == _identity_key(b)

@@ -1,0 +1,271 @@
+"""The typed control protocol between the main process and the media worker.
+
+One JSON object per line (UTF-8) over the worker's stdin (commands) and stdout (events);
+``"type"`` names the dataclass, the other keys are its fields. Every command that names a
+stream is answered, in order, by exactly one event for the same ``stream_id``:
+``AddStream`` by ``StreamAdded`` or ``StreamFailed``, ``UpdateStream`` by ``StreamUpdated``
+or ``StreamFailed``, ``RemoveStream`` by ``StreamRemoved``. ``WorkerReady`` is sent once at
+start-up; ``RtpTimeout``, ``Dtmf`` and a ``StreamFailed`` without a pending command are
+spontaneous.
+
+Directions are from the worker's (our) point of view, as in our SDP answer (RFC 3264
+section 6.1): ``sendonly`` means we send and the remote is muted, ``recvonly`` means the
+remote put us on hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AddStream",
+    "ControlError",
+    "ControlMessage",
+    "Direction",
+    "Dtmf",
+    "MediaCommand",
+    "MediaEvent",
+    "RemoveStream",
+    "RtpTimeout",
+    "Shutdown",
+    "StreamAdded",
+    "StreamFailed",
+    "StreamRemoved",
+    "StreamUpdated",
+    "UpdateStream",
+    "WorkerReady",
+    "from_json",
+    "to_json",
+]
+
+
+class ControlError(ValueError):
+    """A control line that does not decode to a known, valid message."""
+
+
+class Direction(StrEnum):
+    """Media direction from our point of view (RFC 3264 section 5.1, RFC 4566 section 6)."""
+
+    SENDRECV = "sendrecv"
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    INACTIVE = "inactive"
+
+    @property
+    def sends(self) -> bool:
+        """We send the room mix to this stream."""
+        return self in (Direction.SENDRECV, Direction.SENDONLY)
+
+    @property
+    def receives(self) -> bool:
+        """We accept RTP from this stream (for timeout, DTMF and latching)."""
+        return self in (Direction.SENDRECV, Direction.RECVONLY)
+
+
+def _check_port(name: str, value: int, *, allow_zero: bool) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int")
+    if not (0 if allow_zero else 1) <= value <= 65535:
+        raise ValueError(f"{name} out of range: {value}")
+
+
+def _check_pt(name: str, value: int | None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 127:
+        raise ValueError(f"{name} must be an RTP payload type 0..127, got {value!r}")
+
+
+def _check_str(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlMessage:
+    """Base of every control message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaCommand(ControlMessage):
+    """Main process -> worker."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaEvent(ControlMessage):
+    """Worker -> main process."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddStream(MediaCommand):
+    """Create an RTP stream in a room. ``local_port`` asks for a specific (even) port, as
+    used when the worker is restarted; ``None`` lets the worker pick from its range.
+    ``remote_port`` 0 means not yet known: the first incoming packet sets it."""
+
+    room_id: str
+    stream_id: str
+    local_host: str
+    local_port: int | None
+    remote_host: str
+    remote_port: int
+    payload_type: int
+    codec: str
+    clock_rate: int
+    telephone_event_pt: int | None
+    direction: Direction
+    room_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        _check_str("room_id", self.room_id)
+        _check_str("stream_id", self.stream_id)
+        _check_str("local_host", self.local_host)
+        _check_str("remote_host", self.remote_host)
+        _check_str("codec", self.codec)
+        if self.local_port is not None:
+            _check_port("local_port", self.local_port, allow_zero=False)
+        _check_port("remote_port", self.remote_port, allow_zero=True)
+        _check_pt("payload_type", self.payload_type)
+        _check_pt("telephone_event_pt", self.telephone_event_pt, optional=True)
+        if not isinstance(self.direction, Direction):
+            raise TypeError("direction must be a Direction")
+        if self.clock_rate <= 0 or self.room_rate not in (8000, 16000, 32000, 48000):
+            raise ValueError("bad clock_rate or room_rate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateStream(MediaCommand):
+    """Replace the negotiated parameters of a stream (re-INVITE, hold, unhold)."""
+
+    stream_id: str
+    remote_host: str
+    remote_port: int
+    payload_type: int
+    codec: str
+    clock_rate: int
+    telephone_event_pt: int | None
+    direction: Direction
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+        _check_str("remote_host", self.remote_host)
+        _check_str("codec", self.codec)
+        _check_port("remote_port", self.remote_port, allow_zero=True)
+        _check_pt("payload_type", self.payload_type)
+        _check_pt("telephone_event_pt", self.telephone_event_pt, optional=True)
+        if not isinstance(self.direction, Direction):
+            raise TypeError("direction must be a Direction")
+        if self.clock_rate <= 0:
+            raise ValueError("bad clock_rate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveStream(MediaCommand):
+    stream_id: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shutdown(MediaCommand):
+    """Close every stream and exit."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerReady(MediaEvent):
+    """The worker reads commands from now on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamAdded(MediaEvent):
+    stream_id: str
+    local_port: int
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+        _check_port("local_port", self.local_port, allow_zero=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamUpdated(MediaEvent):
+    stream_id: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamRemoved(MediaEvent):
+    stream_id: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamFailed(MediaEvent):
+    stream_id: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RtpTimeout(MediaEvent):
+    """No RTP (or RTCP) received for the configured timeout (RFC 3550 section 6.3.5)."""
+
+    stream_id: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dtmf(MediaEvent):
+    """A key press received as an RFC 4733 telephone-event."""
+
+    stream_id: str
+    digit: str
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+        _check_str("digit", self.digit)
+
+
+_TYPES: dict[str, type[ControlMessage]] = {
+    cls.__name__: cls
+    for cls in (
+        AddStream, UpdateStream, RemoveStream, Shutdown,
+        WorkerReady, StreamAdded, StreamUpdated, StreamRemoved, StreamFailed, RtpTimeout, Dtmf,
+    )
+}
+
+
+def to_json(message: ControlMessage) -> str:
+    """One line of JSON (no newline) for ``message``."""
+    data: dict[str, Any] = {"type": type(message).__name__}
+    data.update(asdict(message))
+    return json.dumps(data, separators=(",", ":"))
+
+
+def from_json(line: str | bytes) -> ControlMessage:
+    """Decode one line; raises :class:`ControlError` for anything invalid."""
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ControlError("control line is not a JSON object")
+        cls = _TYPES[data.pop("type")]
+        names = {f.name for f in fields(cls)}
+        if not names.issuperset(data):
+            raise ControlError(f"unknown fields for {cls.__name__}: {set(data) - names}")
+        if "direction" in data:
+            data["direction"] = Direction(data["direction"])
+        return cls(**data)
+    except ControlError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ControlError(f"bad control line: {exc}") from exc

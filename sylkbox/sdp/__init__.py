@@ -1,0 +1,58 @@
+"""sylkbox.sdp: sans-I/O session descriptions (RFC 4566) and offer/answer (RFC 3264)."""
+
+from sylkbox.sdp.errors import InvalidAnswerError, NoAcceptableMedia, SdpError, SdpParseError
+from sylkbox.sdp.model import (
+    STATIC_AUDIO_PAYLOAD_TYPES,
+    Connection,
+    Direction,
+    MediaDescription,
+    Origin,
+    RtpMap,
+    SdpLimits,
+    SessionDescription,
+    Timing,
+)
+from sylkbox.sdp.offer_answer import (
+    AcceptedAudio,
+    Address,
+    Capabilities,
+    Codec,
+    CodecSpec,
+    Decision,
+    OfferPlan,
+    Rejected,
+    answer_offer,
+    build_answer,
+    build_offer,
+    negotiate,
+    negotiate_answer,
+)
+
+__all__ = [
+    "STATIC_AUDIO_PAYLOAD_TYPES",
+    "AcceptedAudio",
+    "Address",
+    "Capabilities",
+    "Codec",
+    "CodecSpec",
+    "Connection",
+    "Decision",
+    "Direction",
+    "InvalidAnswerError",
+    "MediaDescription",
+    "NoAcceptableMedia",
+    "OfferPlan",
+    "Origin",
+    "Rejected",
+    "RtpMap",
+    "SdpError",
+    "SdpLimits",
+    "SdpParseError",
+    "SessionDescription",
+    "Timing",
+    "answer_offer",
+    "build_answer",
+    "build_offer",
+    "negotiate",
+    "negotiate_answer",
+]

@@ -1,0 +1,644 @@
+"""SDP offer/answer for the conference focus (RFC 3264).
+
+Answering (the focus is the UAS, and for every re-INVITE):
+
+* :func:`negotiate` walks the offer's m-lines in order and decides each one: the first usable
+  audio stream becomes :class:`AcceptedAudio`, every other line a :class:`Rejected` (answered
+  with port 0, RFC 3264 6).  No usable stream at all raises :class:`NoAcceptableMedia` (488).
+* :func:`build_answer` turns the plan into the answer: same m-lines in the same order.
+
+Offering (dial-out, the focus is the UAC): :func:`build_offer`, then
+:func:`negotiate_answer` reads the callee's answer.
+
+Codec choice (RFC 3264 6.1): among the codecs we support, the one the offerer lists first; the
+answer keeps the offerer's payload type numbers.  telephone-event (RFC 4733) is taken at the
+chosen codec's clock rate.
+
+Hold (RFC 3264 8.4) is detected on every offer, including re-INVITEs (call :func:`negotiate`
+again on the new offer and compare): the remote side is *on hold* when it does not want to
+receive media, i.e. its direction is ``sendonly`` or ``inactive``, or its connection address is
+the RFC 2543 null address ``0.0.0.0`` (``::`` for IPv6), which is read as "drop the receive half"
+of the written direction.  A held stream keeps its :class:`AcceptedAudio`; ``remote_address`` is
+``None`` when the null address was used.
+
+Profiles: only ``RTP/AVP`` audio is accepted for now.  ``RTP/SAVP`` is recognised and rejected in
+:func:`_profile_rejection`, the one place a later SRTP (SDES, RFC 4568) change has to touch;
+``a=crypto`` lines on ``RTP/AVP`` offers (Blink's opportunistic SRTP) are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from sylkbox.sdp.errors import InvalidAnswerError, NoAcceptableMedia
+from sylkbox.sdp.model import (
+    STATIC_AUDIO_PAYLOAD_TYPES,
+    Connection,
+    Direction,
+    MediaDescription,
+    Origin,
+    RtpMap,
+    SessionDescription,
+    Timing,
+)
+
+__all__ = [
+    "AcceptedAudio",
+    "Address",
+    "Capabilities",
+    "Codec",
+    "CodecSpec",
+    "Decision",
+    "OfferPlan",
+    "Rejected",
+    "answer_offer",
+    "build_answer",
+    "build_offer",
+    "negotiate",
+    "negotiate_answer",
+]
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+TELEPHONE_EVENT = "telephone-event"
+DEFAULT_PTIME = 20
+#: RTP profiles whose audio lines we accept today; SRTP will add "RTP/SAVP" here.
+ACCEPTED_AUDIO_PROFILES = frozenset({"RTP/AVP"})
+_FIRST_DYNAMIC_PT = 96
+_TELEPHONE_EVENT_PT = 101
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CodecSpec:
+    """A codec we support: encoding name (case-insensitive, RFC 4855 3), clock rate, channels.
+
+    ``fmtp`` is what we put in our own ``a=fmtp`` for it (e.g. ``useinbandfec=1`` for Opus).
+    """
+
+    name: str
+    clock_rate: int
+    channels: int = 1
+    fmtp: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or " " in self.name or "/" in self.name:
+            raise ValueError(f"bad codec name {self.name!r}")
+        if self.clock_rate <= 0 or self.channels <= 0:
+            raise ValueError("codec clock rate and channels must be positive")
+
+    @classmethod
+    def parse(cls, text: str) -> CodecSpec:
+        """``"PCMU/8000"``, ``"opus/48000/2"``: the form used in configuration files."""
+        parts = text.strip().split("/")
+        if len(parts) not in (2, 3) or not all(_is_uint(p) for p in parts[1:]):
+            raise ValueError(f"bad codec {text!r}: expected name/rate[/channels]")
+        channels = int(parts[2]) if len(parts) == 3 else 1
+        return cls(name=parts[0], clock_rate=int(parts[1]), channels=channels)
+
+    def matches(self, rtpmap: RtpMap) -> bool:
+        return (
+            rtpmap.encoding_name.lower() == self.name.lower()
+            and rtpmap.clock_rate == self.clock_rate
+            and rtpmap.channels == self.channels
+        )
+
+    def __str__(self) -> str:
+        text = f"{self.name}/{self.clock_rate}"
+        return f"{text}/{self.channels}" if self.channels != 1 else text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What the focus's media side can do, codecs in our preference order.
+
+    The default is G.711 only; Opus and G.722 are added by configuration, e.g.
+    ``Capabilities.from_names(["opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000"])``.
+    """
+
+    codecs: tuple[CodecSpec, ...] = (
+        CodecSpec(name="PCMU", clock_rate=8000),
+        CodecSpec(name="PCMA", clock_rate=8000),
+    )
+    telephone_event: bool = True  # RFC 4733 DTMF, at each codec's clock rate
+    ptime: int = DEFAULT_PTIME
+
+    def __post_init__(self) -> None:
+        if not self.codecs:
+            raise ValueError("at least one codec is needed")
+        if not 10 <= self.ptime <= 120:
+            raise ValueError("ptime must be between 10 and 120 ms")
+
+    @classmethod
+    def from_names(cls, names: Iterable[str], *, telephone_event: bool = True) -> Capabilities:
+        return cls(codecs=tuple(CodecSpec.parse(n) for n in names), telephone_event=telephone_event)
+
+    def find(self, rtpmap: RtpMap) -> CodecSpec | None:
+        return next((spec for spec in self.codecs if spec.matches(rtpmap)), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Codec:
+    """The negotiated codec: the payload type the remote side uses for it, and the remote's
+    format parameters (``a=fmtp``) for it."""
+
+    payload_type: int
+    name: str
+    clock_rate: int
+    channels: int = 1
+    fmtp: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.payload_type <= 127:
+            raise ValueError(f"bad RTP payload type {self.payload_type}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedAudio:
+    """An accepted audio stream (m-line ``index`` of the offer).
+
+    ``remote_direction`` is the offer's (or answer's) effective direction as written;
+    ``local_direction`` is ours; ``on_hold`` is true when the remote side does not receive
+    (sendonly/inactive or the null connection address).  ``remote_address`` is where we send
+    RTP (``None`` on null-address hold) and ``remote_rtcp`` where we send RTCP (RFC 3605
+    ``a=rtcp``, else port + 1, RFC 3550 11).
+    """
+
+    index: int
+    codec: Codec
+    telephone_event_pt: int | None
+    remote_address: Address | None
+    remote_rtcp: Address | None
+    remote_direction: Direction
+    local_direction: Direction
+    on_hold: bool
+    profile: str = "RTP/AVP"
+    local_fmtp: str | None = None  # our a=fmtp for the codec (from Capabilities)
+    telephone_event_fmtp: str = "0-16"  # the events we announce (RFC 4733 7.1.1)
+    ptime: int = DEFAULT_PTIME
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """A rejected m-line: answered with port 0 (RFC 3264 6)."""
+
+    index: int
+    media: str
+    reason: str
+
+
+Decision = AcceptedAudio | Rejected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferPlan:
+    """The decision for every m-line of an offer, in offer order."""
+
+    decisions: tuple[Decision, ...] = field(default_factory=tuple)
+
+    @property
+    def audio(self) -> AcceptedAudio | None:
+        return next((d for d in self.decisions if isinstance(d, AcceptedAudio)), None)
+
+    @property
+    def rejected(self) -> tuple[Rejected, ...]:
+        return tuple(d for d in self.decisions if isinstance(d, Rejected))
+
+
+# -- answering ---------------------------------------------------------------------------------
+
+
+def negotiate(offer: SessionDescription, capabilities: Capabilities) -> OfferPlan:
+    """Decide every m-line of ``offer`` (RFC 3264 6).  Raises :class:`NoAcceptableMedia` when
+    nothing can be accepted.  Use it for initial offers and re-INVITE offers alike."""
+    decisions: list[Decision] = []
+    audio_taken = False
+    for index, media in enumerate(offer.media):
+        decision = _decide(offer, index, media, capabilities, audio_taken=audio_taken)
+        if isinstance(decision, AcceptedAudio):
+            audio_taken = True
+        else:
+            logger.debug("x m-line %d (%s) rejected: %s", index, media.media, decision.reason)
+        decisions.append(decision)
+    plan = OfferPlan(decisions=tuple(decisions))
+    if plan.audio is None:
+        reasons = tuple(f"m-line {r.index} {r.media}: {r.reason}" for r in plan.rejected)
+        raise NoAcceptableMedia("no acceptable media stream in offer", reasons)
+    return plan
+
+
+def _profile_rejection(proto: str) -> str | None:
+    """Why an audio line with this transport protocol cannot be accepted, or ``None``."""
+    if proto in ACCEPTED_AUDIO_PROFILES:
+        return None
+    if proto == "RTP/SAVP":
+        return "SRTP (RTP/SAVP) not supported yet"
+    return f"unsupported transport protocol {proto}"
+
+
+def _decide(
+    offer: SessionDescription,
+    index: int,
+    media: MediaDescription,
+    capabilities: Capabilities,
+    *,
+    audio_taken: bool,
+) -> Decision:
+    def reject(reason: str) -> Rejected:
+        return Rejected(index=index, media=media.media, reason=reason)
+
+    if media.port == 0:
+        return reject("stream disabled in offer")
+    if media.media != "audio":
+        return reject(f"media type {media.media} not supported")
+    if audio_taken:
+        return reject("only one audio stream is accepted")
+    if (why := _profile_rejection(media.proto)) is not None:
+        return reject(why)
+    endpoint = _remote_endpoint(offer, media)
+    if isinstance(endpoint, str):
+        return reject(endpoint)
+    remote_address, remote_rtcp, null_address = endpoint
+
+    chosen = _first_common_codec(media, capabilities)
+    if chosen is None:
+        return reject("no common codec")
+    codec, spec = chosen
+    te_pt = _telephone_event(media, codec.clock_rate) if capabilities.telephone_event else None
+    te_fmtp = "0-16"
+    if te_pt is not None and (media.fmtp(te_pt) or "").replace(" ", "") == "0-15":
+        te_fmtp = "0-15"
+
+    written = offer.direction_for(media)
+    effective = written
+    if null_address:  # RFC 2543 hold: the remote receives nothing whatever it wrote
+        effective = Direction.from_flags(sends=written.sends, receives=False)
+    return AcceptedAudio(
+        index=index,
+        codec=codec,
+        telephone_event_pt=te_pt,
+        remote_address=remote_address,
+        remote_rtcp=remote_rtcp,
+        remote_direction=written,
+        local_direction=effective.reversed(),
+        on_hold=not effective.receives,
+        profile=media.proto,
+        local_fmtp=spec.fmtp,
+        telephone_event_fmtp=te_fmtp,
+        ptime=capabilities.ptime,
+    )
+
+
+def _remote_endpoint(
+    sdp: SessionDescription, media: MediaDescription
+) -> tuple[Address | None, Address | None, bool] | str:
+    """(RTP address, RTCP address, null address?) of a media line, or a rejection reason."""
+    connection = sdp.connection_for(media)
+    if connection is None:
+        return "no connection address"
+    if connection.nettype != "IN" or connection.addrtype not in ("IP4", "IP6"):
+        return f"unsupported connection {connection}"
+    try:
+        ip = ipaddress.ip_address(connection.host)
+    except ValueError:
+        return f"connection address {connection.host!r} is not an IP literal"
+    if (ip.version == 4) != (connection.addrtype == "IP4"):
+        return f"connection address does not match {connection.addrtype}"
+    if ip.is_multicast:
+        return "multicast connection address"
+    if ip.is_unspecified:
+        return None, None, True
+    host = str(ip)
+    rtcp: Address = (host, media.port + 1)
+    rtcp_value = media.attribute("rtcp")
+    if rtcp_value:  # RFC 3605: a=rtcp:<port> [IN IP4 <address>]
+        parts = rtcp_value.split()
+        if parts and _is_port(parts[0]):
+            rtcp_host = host
+            if len(parts) == 4:
+                try:
+                    rtcp_host = str(ipaddress.ip_address(parts[3]))
+                except ValueError:
+                    rtcp_host = host
+            rtcp = (rtcp_host, int(parts[0]))
+    elif media.port == 65535:
+        return (host, media.port), None, False
+    return (host, media.port), rtcp, False
+
+
+def _is_uint(text: str) -> bool:
+    """A decimal number short enough for ``int()`` (which refuses huge digit strings)."""
+    return 0 < len(text) <= 30 and text.isascii() and text.isdigit()
+
+
+def _is_port(text: str) -> bool:
+    return _is_uint(text) and 0 < int(text) <= 65535
+
+
+def _first_common_codec(
+    media: MediaDescription, capabilities: Capabilities
+) -> tuple[Codec, CodecSpec] | None:
+    for pt in media.payload_types():
+        rtpmap = media.rtpmap(pt)
+        if rtpmap is None:
+            continue
+        spec = capabilities.find(rtpmap)
+        if spec is not None:
+            codec = Codec(
+                payload_type=pt,
+                name=rtpmap.encoding_name,
+                clock_rate=rtpmap.clock_rate,
+                channels=rtpmap.channels,
+                fmtp=media.fmtp(pt),
+            )
+            return codec, spec
+    return None
+
+
+def _telephone_event(media: MediaDescription, clock_rate: int) -> int | None:
+    for pt in media.payload_types():
+        rtpmap = media.rtpmap(pt)
+        if (
+            rtpmap is not None
+            and rtpmap.encoding_name.lower() == TELEPHONE_EVENT
+            and rtpmap.clock_rate == clock_rate
+        ):
+            return pt
+    return None
+
+
+def _connection_for(address: str) -> Connection:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"local address {address!r} is not an IP literal") from None
+    return Connection("IN", "IP4" if ip.version == 4 else "IP6", str(ip))
+
+
+def _audio_lines(
+    media: MediaDescription,
+    *,
+    codec_rtpmap: RtpMap,
+    codec_fmtp: str | None,
+    te_pt: int | None,
+    te_rate: int,
+    te_fmtp: str,
+    ptime: int,
+    direction: Direction,
+) -> None:
+    media.attributes.append(("rtpmap", str(codec_rtpmap)))
+    if codec_fmtp:
+        media.attributes.append(("fmtp", f"{codec_rtpmap.payload_type} {codec_fmtp}"))
+    if te_pt is not None:
+        media.attributes.append(("rtpmap", f"{te_pt} {TELEPHONE_EVENT}/{te_rate}"))
+        media.attributes.append(("fmtp", f"{te_pt} {te_fmtp}"))
+    media.attributes.append(("ptime", str(ptime)))
+    media.attributes.append((direction.value, None))
+
+
+def build_answer(
+    offer: SessionDescription,
+    plan: OfferPlan,
+    *,
+    address: str,
+    local_ports: Mapping[int, int],
+    session_id: int,
+    session_version: int,
+    username: str = "sylkbox",
+) -> SessionDescription:
+    """The answer to ``offer`` (RFC 3264 6): one m-line per offered line, same order.
+
+    ``local_ports`` maps the index of each accepted m-line to our RTP port.  Rejected lines get
+    port 0 and keep the offer's media, proto and first format.  Raises ``ValueError`` when the
+    plan does not belong to the offer or a port is missing (local programming errors).
+    """
+    if len(plan.decisions) != len(offer.media):
+        raise ValueError("plan does not match the offer's m-lines")
+    connection = _connection_for(address)
+    answer = SessionDescription(
+        origin=Origin(
+            username,
+            str(session_id),
+            str(session_version),
+            "IN",
+            connection.addrtype,
+            connection.address,
+        ),
+        session_name="-",
+        connection=connection,
+        times=[Timing(0, 0)],
+    )
+    for decision, offered in zip(plan.decisions, offer.media, strict=True):
+        if isinstance(decision, Rejected):
+            answer.media.append(
+                MediaDescription(
+                    media=offered.media, port=0, proto=offered.proto, formats=offered.formats[:1]
+                )
+            )
+            continue
+        port = local_ports.get(decision.index)
+        if port is None or not 0 < port <= 65535:
+            raise ValueError(f"no valid local port for m-line {decision.index}")
+        codec = decision.codec
+        formats = [str(codec.payload_type)]
+        if decision.telephone_event_pt is not None:
+            formats.append(str(decision.telephone_event_pt))
+        media = MediaDescription(media="audio", port=port, proto=decision.profile, formats=formats)
+        rtpmap = RtpMap(codec.payload_type, codec.name, codec.clock_rate, codec.channels)
+        _audio_lines(
+            media,
+            codec_rtpmap=rtpmap,
+            codec_fmtp=decision.local_fmtp,
+            te_pt=decision.telephone_event_pt,
+            te_rate=codec.clock_rate,
+            te_fmtp=decision.telephone_event_fmtp,
+            ptime=decision.ptime,
+            direction=decision.local_direction,
+        )
+        answer.media.append(media)
+    return answer
+
+
+def answer_offer(
+    offer: SessionDescription,
+    capabilities: Capabilities,
+    *,
+    address: str,
+    session_id: int,
+    session_version: int,
+    ports: Mapping[int, int],
+    username: str = "sylkbox",
+) -> tuple[SessionDescription, OfferPlan]:
+    """:func:`negotiate` then :func:`build_answer` (the ``docs/internals.md`` entry point)."""
+    plan = negotiate(offer, capabilities)
+    answer = build_answer(
+        offer,
+        plan,
+        address=address,
+        local_ports=ports,
+        session_id=session_id,
+        session_version=session_version,
+        username=username,
+    )
+    return answer, plan
+
+
+# -- offering ----------------------------------------------------------------------------------
+
+
+def _assign_payload_types(capabilities: Capabilities) -> list[tuple[RtpMap, str | None]]:
+    """Static payload types where RFC 3551 has one, dynamic ones from 96 otherwise, then one
+    telephone-event per clock rate from 101 (RFC 4733 7.1.1)."""
+    statics: list[RtpMap | None] = []
+    used: set[int] = set()
+    for spec in capabilities.codecs:
+        static = next((m for m in STATIC_AUDIO_PAYLOAD_TYPES.values() if spec.matches(m)), None)
+        if static is not None and static.payload_type in used:
+            static = None
+        if static is not None:
+            used.add(static.payload_type)
+        statics.append(static)
+
+    def next_free(start: int) -> int:
+        pt = start
+        while pt in used:
+            pt += 1
+        if pt > 127:
+            raise ValueError("too many codecs for the dynamic payload type range")
+        used.add(pt)
+        return pt
+
+    result: list[tuple[RtpMap, str | None]] = []
+    for spec, static in zip(capabilities.codecs, statics, strict=True):
+        rtpmap = static or RtpMap(
+            next_free(_FIRST_DYNAMIC_PT), spec.name, spec.clock_rate, spec.channels
+        )
+        result.append((rtpmap, spec.fmtp))
+    if capabilities.telephone_event:
+        for rate in dict.fromkeys(spec.clock_rate for spec in capabilities.codecs):
+            result.append((RtpMap(next_free(_TELEPHONE_EVENT_PT), TELEPHONE_EVENT, rate), "0-16"))
+    return result
+
+
+def build_offer(
+    capabilities: Capabilities,
+    *,
+    address: str,
+    audio_port: int,
+    session_id: int,
+    session_version: int,
+    direction: Direction | str = Direction.SENDRECV,
+    username: str = "sylkbox",
+) -> SessionDescription:
+    """An audio offer for dial-out (RFC 3264 5): our codecs in preference order, then one
+    telephone-event per clock rate."""
+    if not 0 < audio_port <= 65535:
+        raise ValueError(f"bad audio port {audio_port}")
+    connection = _connection_for(address)
+    media = MediaDescription(media="audio", port=audio_port, proto="RTP/AVP", formats=[])
+    for rtpmap, fmtp in _assign_payload_types(capabilities):
+        media.formats.append(str(rtpmap.payload_type))
+        media.attributes.append(("rtpmap", str(rtpmap)))
+        if fmtp:
+            media.attributes.append(("fmtp", f"{rtpmap.payload_type} {fmtp}"))
+    media.attributes.append(("ptime", str(capabilities.ptime)))
+    media.attributes.append((Direction(direction).value, None))
+    return SessionDescription(
+        origin=Origin(
+            username,
+            str(session_id),
+            str(session_version),
+            "IN",
+            connection.addrtype,
+            connection.address,
+        ),
+        session_name="-",
+        connection=connection,
+        times=[Timing(0, 0)],
+        media=[media],
+    )
+
+
+def negotiate_answer(
+    offer_we_sent: SessionDescription,
+    answer: SessionDescription,
+    capabilities: Capabilities | None = None,
+) -> AcceptedAudio | None:
+    """Read the callee's answer to our :func:`build_offer` offer (RFC 3264 7).
+
+    Returns ``None`` when the callee rejected our audio stream (port 0).  Raises
+    :class:`InvalidAnswerError` when the answer breaks RFC 3264 6 (m-line count or media type
+    differs, a codec we did not offer, no usable connection address).  ``codec.payload_type``
+    is the callee's number for the codec (what we send with).
+    """
+    if len(answer.media) != len(offer_we_sent.media):
+        raise InvalidAnswerError(
+            f"answer has {len(answer.media)} m-lines, offer had {len(offer_we_sent.media)}"
+        )
+    for index, (ours, theirs) in enumerate(zip(offer_we_sent.media, answer.media, strict=True)):
+        if ours.media != "audio" or ours.port == 0:
+            continue
+        if theirs.media != ours.media:
+            raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered {ours.media}")
+        if theirs.port == 0:
+            return None
+        if theirs.proto != ours.proto:
+            raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
+        endpoint = _remote_endpoint(answer, theirs)
+        if isinstance(endpoint, str):
+            raise InvalidAnswerError(f"m-line {index}: {endpoint}")
+        remote_address, remote_rtcp, null_address = endpoint
+        offered_caps = capabilities or _capabilities_of(ours)
+        chosen = _first_common_codec(theirs, offered_caps)
+        if chosen is None:
+            raise InvalidAnswerError(f"m-line {index}: no codec from our offer in the answer")
+        codec, spec = chosen
+        te_pt = _telephone_event(theirs, codec.clock_rate)
+        written = answer.direction_for(theirs)
+        effective = written
+        if null_address:
+            effective = Direction.from_flags(sends=written.sends, receives=False)
+        offered = offer_we_sent.direction_for(ours)
+        local = Direction.from_flags(
+            sends=offered.sends and effective.receives,
+            receives=offered.receives and effective.sends,
+        )
+        ptime_text = theirs.attribute("ptime")
+        ptime = int(ptime_text) if ptime_text and _is_uint(ptime_text) else DEFAULT_PTIME
+        return AcceptedAudio(
+            index=index,
+            codec=codec,
+            telephone_event_pt=te_pt,
+            remote_address=remote_address,
+            remote_rtcp=remote_rtcp,
+            remote_direction=written,
+            local_direction=local,
+            on_hold=not effective.receives,
+            profile=theirs.proto,
+            local_fmtp=spec.fmtp,
+            ptime=ptime if 10 <= ptime <= 120 else DEFAULT_PTIME,
+        )
+    return None
+
+
+def _capabilities_of(offer_media: MediaDescription) -> Capabilities:
+    """The codecs listed in one of our own offers (without telephone-event)."""
+    specs: list[CodecSpec] = []
+    for pt in offer_media.payload_types():
+        rtpmap = offer_media.rtpmap(pt)
+        if rtpmap is not None and rtpmap.encoding_name.lower() != TELEPHONE_EVENT:
+            specs.append(
+                CodecSpec(
+                    name=rtpmap.encoding_name,
+                    clock_rate=rtpmap.clock_rate,
+                    channels=rtpmap.channels,
+                    fmtp=offer_media.fmtp(pt),
+                )
+            )
+    if not specs:
+        raise InvalidAnswerError("our offer lists no codec")
+    return Capabilities(codecs=tuple(specs))

@@ -1,0 +1,103 @@
+"""Run a real sylkbox server process on loopback for peer tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["RunningServer", "free_port", "start_server"]
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, *, both: bool = True) -> int:
+    """A port free for UDP and TCP on 127.0.0.1 (the OS picks; we check the other protocol)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not both:
+            return port
+        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+        try:
+            with socket.socket(socket.AF_INET, other) as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    sip_port: int
+    tls_port: int
+    data_dir: Path
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 5.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def start_server(
+    tmp: Path,
+    *,
+    config: str = "",
+    media_ports: str | None = None,
+    log_level: str = "debug",
+) -> RunningServer:
+    sip_port = free_port()
+    tls_port = free_port(socket.SOCK_STREAM, both=False)
+    data_dir = tmp / "var"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if media_ports is None:
+        base = 20000 + (os.getpid() * 7 + sip_port) % 20000 // 2 * 2
+        media_ports = f"{base}-{base + 199}"
+    cfg = tmp / "sylkbox.toml"
+    cfg.write_text(f'[media]\nport_range = "{media_ports}"\n' + config)
+    log_path = tmp / "sylkbox.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "sylkbox", "run",
+            "--config", str(cfg),
+            "--data-dir", str(data_dir),
+            "--bind", "127.0.0.1",
+            "--sip-port", str(sip_port),
+            "--sip-tls-port", str(tls_port),
+            "--no-mdns",
+            "--log-level", log_level,
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = RunningServer(process, sip_port, tls_port, data_dir, log_path)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if "listening on" in server.log_text():
+            return server
+        if process.poll() is not None:
+            raise RuntimeError("sylkbox exited at start:\n" + server.log_text())
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError("sylkbox did not start:\n" + server.log_text())
