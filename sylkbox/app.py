@@ -126,20 +126,14 @@ class Server:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         advertised = _advertised_address(config)
         limits = ParserLimits(max_message_size=config.sip.max_message_size)
-        holder: list[SipEndpoint] = []
+        endpoint = SipEndpoint(TransactionLayer(), limits=limits, advertised_address=advertised)
         transports = SipTransports(
-            lambda data, source, transport, info: holder[0].on_message(data, source, transport),
+            endpoint.on_message,
             limits=TransportLimits(parser=limits),
-            on_send_error=lambda dest, transport, exc: holder[0].on_send_error(dest, transport, exc),
+            on_send_error=endpoint.on_send_error,
         )
+        endpoint.attach(transports)
         self._transports = transports
-        endpoint = SipEndpoint(
-            transports,
-            TransactionLayer(),
-            limits=limits,
-            advertised_address=advertised,
-        )
-        holder.append(endpoint)
         self._endpoint = endpoint
         low, high = config.media.port_bounds
         media = MediaSupervisor(
@@ -147,7 +141,9 @@ class Server:
         )
         await media.start()
         self._media = media
-        focus = Focus(config, endpoint, MediaAdapter(media, config.sip.bind, config.media.sample_rate))
+        focus = Focus(
+            config, endpoint, MediaAdapter(media, config.sip.bind, config.media.sample_rate)
+        )
         endpoint.handler = focus
         self.focus = focus
         self._events_task = asyncio.get_running_loop().create_task(
@@ -160,7 +156,9 @@ class Server:
         tcp = await transports.listen_tcp(bind, config.sip.tcp_port)
         listening.append(f"sip:{_hp(tcp)};transport=tcp")
         if config.sip.tls_port:
-            tls = await transports.listen_tls(bind, config.sip.tls_port, _server_ssl_context(config))
+            tls = await transports.listen_tls(
+                bind, config.sip.tls_port, _server_ssl_context(config)
+            )
             listening.append(f"sips:{_hp(tls)};transport=tls")
         listening.append(f"rtp:{bind}:{config.media.port_range}")
         self.addresses = listening

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "ConferenceConfig",
     "Config",
     "ConfigError",
-    "ConferenceConfig",
     "MdnsConfig",
     "MediaConfig",
     "RoomPolicy",
@@ -93,7 +93,9 @@ def _one_of_int(*choices: int) -> Callable[[int], str | None]:
 def _codecs(value: tuple[str, ...]) -> str | None:
     unknown = [c for c in value if c not in SUPPORTED_CODECS]
     if unknown:
-        return f"unsupported codec(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_CODECS)}"
+        return (
+            f"unsupported codec(s) {', '.join(unknown)}; supported: {', '.join(SUPPORTED_CODECS)}"
+        )
     return _check(len(value) > 0, "must list at least one codec")
 
 

@@ -16,8 +16,8 @@ __all__ = [
     "RoomFull",
     "RoomNotFound",
     "SubscriptionRefused",
-    "UnknownEvent",
     "TransferForbidden",
+    "UnknownEvent",
 ]
 
 

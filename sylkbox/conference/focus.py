@@ -34,8 +34,8 @@ from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import SipPort
 from sylkbox.conference.timers import SessionTimers
-from sylkbox.media.control import Dtmf, MediaEvent, RtpTimeout, StreamFailed
 from sylkbox.config import CODEC_RTPMAPS, Config
+from sylkbox.media.control import Dtmf, MediaEvent, RtpTimeout, StreamFailed
 from sylkbox.sdp import (
     AcceptedAudio,
     Capabilities,
@@ -377,7 +377,9 @@ class Focus:
                 participant.audio = await self._start_audio(room, participant, audio)
             if self._config.sip.answer_delay:
                 ringing = request.create_response(180, to_tag=to_tag)
-                ringing.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+                ringing.headers.set(
+                    "Contact", self.contact_for(room, event.transport, event.source[0])
+                )
                 self._sip.respond(ringing)
                 await asyncio.sleep(self._config.sip.answer_delay)
         except asyncio.CancelledError:
@@ -419,7 +421,9 @@ class Focus:
             return None
         return self.timers.negotiate(participant, request)
 
-    async def _start_audio(self, room: Room, participant: Participant, audio: AcceptedAudio) -> AudioState:
+    async def _start_audio(
+        self, room: Room, participant: Participant, audio: AcceptedAudio
+    ) -> AudioState:
         state = AudioState(stream_id=f"{room.id}-{participant.id}")
         _apply_audio(state, audio)
         state.local_port = await self._media.add_stream(room.id, _spec(state))
@@ -468,7 +472,9 @@ class Focus:
             # an UPDATE or re-INVITE without SDP only refreshes the session (RFC 4028 7.4)
             timer = self._session_timer_for(participant, request)
             response = request.create_response(200)
-            response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+            response.headers.set(
+                "Contact", self.contact_for(room, event.transport, event.source[0])
+            )
             if timer is not None:
                 self.timers.answer(participant, timer, response)
             self._sip.respond(response)
@@ -526,7 +532,9 @@ class Focus:
     def add_participant_dialog(self, key: DialogKey, room: Room, participant: Participant) -> None:
         self._participants[key] = (room, participant)
 
-    def leave(self, room: Room, participant: Participant, *, send_bye: bool, reason: str = "") -> None:
+    def leave(
+        self, room: Room, participant: Participant, *, send_bye: bool, reason: str = ""
+    ) -> None:
         """Remove a participant; with `send_bye` the focus ends the dialog itself."""
         if room.remove(participant.id) is None:
             return
@@ -597,7 +605,10 @@ class Focus:
         byes: list[asyncio.Task[Any]] = []
         for room in list(self._rooms.values()):
             for participant in list(room.participants.values()):
-                if participant.dialog is not None and participant.state is ParticipantState.CONNECTED:
+                if (
+                    participant.dialog is not None
+                    and participant.state is ParticipantState.CONNECTED
+                ):
                     byes.append(self.spawn(self._send_bye(participant), name="bye"))
                 room.remove(participant.id)
         byes.extend(self.subscriptions.terminate_all())
@@ -652,4 +663,3 @@ def _next_hop(dialog: Dialog) -> SipUri:
 
 def _default_port(transport: str) -> int:
     return 5061 if transport == "tls" else 5060
-

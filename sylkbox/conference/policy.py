@@ -18,8 +18,8 @@ _ALL = frozenset({"all", "any", "*"})
 def _matches(items: tuple[str, ...], user: str | None, host: str) -> bool:
     host = host.lower()
     identity = f"{user}@{host}".lower() if user else None
-    for item in items:
-        item = item.strip().lower()
+    for raw in items:
+        item = raw.strip().lower()
         if item in _ALL:
             return True
         if item == "none":

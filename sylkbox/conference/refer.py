@@ -83,7 +83,9 @@ class ReferHandler:
             self._focus.check_policy(room, request.from_.uri)
         no_sub = (request.headers.get("Refer-Sub") or "").strip().lower() == "false"
         response = request.create_response(202, to_tag=secrets.token_hex(6))
-        response.headers.set("Contact", self._focus.contact_for(room, event.transport, event.source[0]))
+        response.headers.set(
+            "Contact", self._focus.contact_for(room, event.transport, event.source[0])
+        )
         if no_sub:
             response.headers.set("Refer-Sub", "false")
         self._sip.respond(response)
@@ -100,8 +102,14 @@ class ReferHandler:
             self._remove(room, target_uri, report)
         else:
             referred_by = request.headers.get("Referred-By") or f"<{referrer}>"
-            self.dial_out(room, str(target_uri), referrer=referrer, report=report,
-                          referred_by=referred_by, referrer_name=request.from_.display_name)
+            self.dial_out(
+                room,
+                str(target_uri),
+                referrer=referrer,
+                report=report,
+                referred_by=referred_by,
+                referrer_name=request.from_.display_name,
+            )
 
     def _remove(self, room: Room, target: SipUri, report: Report | None) -> None:
         victims = room.by_uri(str(target))
@@ -175,7 +183,7 @@ class ReferHandler:
                 report(code, reason)
 
         try:
-            target = SipUri.parse(uri if ":" in uri.split("@")[0] else f"sip:{uri}")
+            target = SipUri.parse(uri if ":" in uri.split("@", maxsplit=1)[0] else f"sip:{uri}")
         except RemoteProtocolError as exc:
             progress(400, f"Bad target: {exc.reason}")
             return
@@ -184,7 +192,9 @@ class ReferHandler:
             return
         transport = target.transport
         try:
-            dest = await self._sip.resolve(target.host, target.port or _port_for(transport), transport)
+            dest = await self._sip.resolve(
+                target.host, target.port or _port_for(transport), transport
+            )
         except OSError as exc:
             progress(404, f"Cannot resolve {target.host}: {exc}")
             return
@@ -209,8 +219,9 @@ class ReferHandler:
             progress(500, f"Media setup failed: {exc}")
             return
         participant.audio = audio
-        invite = self._build_invite(room, target, dest, transport, participant, referrer,
-                                    referred_by, referrer_name)
+        invite = self._build_invite(
+            room, target, dest, transport, participant, referrer, referred_by, referrer_name
+        )
 
         def on_provisional(response: Response) -> None:
             if response.status == 100:
@@ -233,7 +244,7 @@ class ReferHandler:
         if response.contacts:
             participant.contact = str(response.contacts[0].uri)
         ack = dialog.create_ack(invite.cseq.seq)
-        self._sip.send_stateless(ack, dest if not dialog.route_set else dest, transport)
+        self._sip.send_stateless(ack, dest, transport)
         try:
             answer = SessionDescription.parse(response.body)
             accepted = negotiate_answer(self._offers.pop(participant.id), answer)
@@ -277,8 +288,14 @@ class ReferHandler:
         )
         self._offers[participant.id] = offer
         headers = Headers()
-        headers.add("From", str(NameAddr("Conference Call", SipUri.parse(room.uri), ())
-                               .with_tag(secrets.token_hex(6))))
+        headers.add(
+            "From",
+            str(
+                NameAddr("Conference Call", SipUri.parse(room.uri), ()).with_tag(
+                    secrets.token_hex(6)
+                )
+            ),
+        )
         headers.add("To", f"<{target}>")
         headers.add("Call-ID", secrets.token_hex(12))
         headers.add("CSeq", "1 INVITE")

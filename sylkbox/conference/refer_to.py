@@ -32,7 +32,7 @@ _DISPLAY_WORD = re.compile(r"[^\s\"<>;,]+")  # lenient *(token LWS): UTF-8 words
 _LWS = " \t"
 
 
-class BadReferTo(ValueError):  # noqa: N818 - name fixed by the focus contract
+class BadReferTo(ValueError):
     """The Refer-To value cannot be used; ``reason`` says why (the focus answers 488)."""
 
     def __init__(self, reason: str) -> None:

@@ -47,7 +47,7 @@ _IGNORED = {
 }
 
 
-class BadResourceList(ValueError):  # noqa: N818 - name fixed by the focus contract
+class BadResourceList(ValueError):
     """The resource list cannot be used; ``reason`` says why (the focus answers 400)."""
 
     def __init__(self, reason: str) -> None:

@@ -116,10 +116,7 @@ def _identity_key(uri: str) -> str:
     if not at:
         user, host = "", rest
     host = host.lower()
-    if host.startswith("["):
-        host = host.split("]", 1)[0] + "]"
-    else:
-        host = host.split(":", 1)[0]
+    host = host.split("]", 1)[0] + "]" if host.startswith("[") else host.split(":", 1)[0]
     return f"{user}@{host}"
 
 

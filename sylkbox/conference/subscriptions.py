@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sylkbox.conference.conference_info import build_conference_info
-from sylkbox.conference.errors import SubscriptionRefused, UnknownEvent
+from sylkbox.conference.errors import AccessDenied, SubscriptionRefused, UnknownEvent
 from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import SipPort
-from sylkbox.conference.errors import AccessDenied
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.message import Request
 from sylkbox.sip.transaction import RequestReceived
@@ -78,7 +77,9 @@ class SubscriptionManager:
             raise AccessDenied("Forbidden by the room's access policy")
         response = request.create_response(200, to_tag=secrets.token_hex(6))
         response.headers.set("Expires", str(expires))
-        response.headers.set("Contact", self._focus.contact_for(room, event.transport, event.source[0]))
+        response.headers.set(
+            "Contact", self._focus.contact_for(room, event.transport, event.source[0])
+        )
         dialog = Dialog.from_uas(request, response)
         self._sip.respond(response)
         sub = ConferenceSubscription(
@@ -169,7 +170,8 @@ class SubscriptionManager:
         notify.headers.set("Event", EVENT)
         notify.headers.set("Subscription-State", state)
         notify.headers.set(
-            "Contact", self._focus.contact_for(sub.room, sub.transport, sub.dialog.remote_target.host)
+            "Contact",
+            self._focus.contact_for(sub.room, sub.transport, sub.dialog.remote_target.host),
         )
         task = self._focus.spawn(self._deliver(sub, notify, final=bool(terminated)), name="notify")
         return [task]
@@ -179,7 +181,7 @@ class SubscriptionManager:
         sub.in_flight = False
         if final or sub.terminated:
             return
-        if response.status in (481, 408) or response.status >= 500 and response.status != 503:
+        if response.status in (481, 408) or (response.status >= 500 and response.status != 503):
             log.info("subscription of %s ended: NOTIFY got %d", sub.subscriber, response.status)
             self._forget(sub)
             return

@@ -84,11 +84,17 @@ class SessionTimers:
             self.arm(room, participant)
             return
         if response.status in (481, 408):
-            log.info("refresh of %s failed (%d), ending the session", participant.uri, response.status)
-            self._focus.leave(room, participant, send_bye=response.status != 481, reason="(refresh failed)")
+            log.info(
+                "refresh of %s failed (%d), ending the session", participant.uri, response.status
+            )
+            self._focus.leave(
+                room, participant, send_bye=response.status != 481, reason="(refresh failed)"
+            )
             return
         # peer refused UPDATE (405/501...): keep the session, the expiry still protects it
-        log.warning("session refresh to %s got %d %s", participant.uri, response.status, response.reason)
+        log.warning(
+            "session refresh to %s got %d %s", participant.uri, response.status, response.reason
+        )
         if timer.expire_at is not None:
             loop = asyncio.get_running_loop()
             participant.session_timer_handle = loop.call_at(

@@ -33,7 +33,7 @@ from sylkbox.sip.transaction import (
     TransactionTimedOut,
 )
 
-__all__ = ["RequestHandler", "SipEndpoint", "USER_AGENT", "new_branch", "new_tag"]
+__all__ = ["USER_AGENT", "RequestHandler", "SipEndpoint", "new_branch", "new_tag"]
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,12 @@ class SipEndpoint:
 
     def __init__(
         self,
-        transports: SipTransports,
         layer: TransactionLayer,
         *,
         limits: ParserLimits,
         advertised_address: str | None = None,
     ) -> None:
-        self._transports = transports
+        self._transports: SipTransports | None = None
         self._layer = layer
         self._limits = limits
         self._advertised = advertised_address or None
@@ -87,15 +86,25 @@ class SipEndpoint:
         self._pending: dict[ClientKey, _Pending] = {}
         self.handler: RequestHandler | None = None
 
+    def attach(self, transports: SipTransports) -> None:
+        """Connect the transports (built with this endpoint's callbacks)."""
+        self._transports = transports
+
+    @property
+    def transports(self) -> SipTransports:
+        if self._transports is None:
+            raise RuntimeError("SipEndpoint used before attach()")
+        return self._transports
+
     # ----------------------------------------------------------------- inbound
-    def on_message(self, data: bytes, source: Address, transport: str, *_: object) -> None:
+    def on_message(self, data: bytes, source: Address, transport: str, _info: object) -> None:
         """Callback for `SipTransports`: one complete message from `source`."""
         try:
             message = parse_message(data, self._limits)
         except ParseError as exc:
             log.warning("x dropped message from %s/%s: %s", transport, source, exc.reason)
             if exc.error_response is not None:
-                self._transports.send(exc.error_response, source, transport)
+                self.transports.send(exc.error_response, source, transport)
             return
         if isinstance(message, Request):
             try:
@@ -118,7 +127,7 @@ class SipEndpoint:
         self._pump()
 
     def local_address(self, transport: str, family: int = socket.AF_INET) -> Address:
-        host, port = self._transports.local_address(transport, family)
+        host, port = self.transports.local_address(transport, family)
         if self._advertised:
             host = self._advertised
         return host, port
@@ -190,7 +199,7 @@ class SipEndpoint:
     def send_stateless(self, request: Request, dest: Address, transport: str) -> None:
         """Send a request outside any transaction (ACK for a 2xx, RFC 3261 13.2.2.4)."""
         self.prepare_request(request, transport, dest[0])
-        self._transports.send(request.to_bytes(), dest, transport)
+        self.transports.send(request.to_bytes(), dest, transport)
 
     def on_send_error(self, dest: Address, transport: str, error: Exception) -> None:
         """Transport failure: fail the client transactions waiting on that peer with 503."""
@@ -241,7 +250,7 @@ class SipEndpoint:
                 case _:
                     log.debug("unhandled transaction event %r", event)
         for out in self._layer.data_to_send():
-            self._transports.send(out.data, out.dest, out.transport)
+            self.transports.send(out.data, out.dest, out.transport)
         self._rearm()
 
     def _on_response(self, event: ResponseReceived) -> None:
@@ -296,4 +305,3 @@ def _stamp_via(request: Request, source: Address) -> None:
     request.headers.add("Via", str(via.with_params(**changes)))
     for value in vias[1:]:
         request.headers.add("Via", value)
-

@@ -37,7 +37,7 @@ class SdpParseError(SdpError, ValueError):
     status_hint = 400
 
 
-class NoAcceptableMedia(SdpError):  # noqa: N818 (name fixed by STYLE.md)
+class NoAcceptableMedia(SdpError):
     """No stream of an offer can be accepted (RFC 3264 6: the answerer rejects the session).
 
     The focus answers 488 Not Acceptable Here.  ``rejections`` lists the per-stream reasons.

@@ -43,8 +43,11 @@ def _check_host(host: str) -> str:
     if host.startswith("["):
         if not host.endswith("]"):
             raise RemoteProtocolError("Bad URI host")
+        address = host[1:-1]
+        if ":::" in address:  # RFC 3261 ABNF bug, tolerated per RFC 5118 4.10
+            address = address.replace(":::", "::", 1)
         try:
-            ipaddress.IPv6Address(host[1:-1])
+            ipaddress.IPv6Address(address)
         except ValueError:
             raise RemoteProtocolError("Bad IPv6 reference") from None
         return host

@@ -44,10 +44,10 @@ def test_register_wideband_codec() -> None:
         samples_per_frame = 320
         timestamp_step = 160
 
-        def encode(self, samples: np.ndarray) -> bytes:  # type: ignore[type-arg]
+        def encode(self, samples: np.ndarray) -> bytes:
             return bytes(len(samples) // 2)
 
-        def decode(self, payload: bytes) -> np.ndarray:  # type: ignore[type-arg]
+        def decode(self, payload: bytes) -> np.ndarray:
             return np.zeros(len(payload) * 2, dtype=np.int16)
 
     registry = CodecRegistry()

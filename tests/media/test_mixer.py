@@ -11,7 +11,7 @@ def test_mix_minus_three_tones() -> None:
     n = mixer.frame_samples
     assert n == 320
     # several consecutive frames, mixed frame by frame, analysed together
-    outputs: dict[str, list[np.ndarray]] = {k: [] for k in [*FREQS, "listener"]}  # type: ignore[type-arg]
+    outputs: dict[str, list[np.ndarray]] = {k: [] for k in [*FREQS, "listener"]}
     for i in range(10):
         talkers = {k: tone(f, 16000, n, start=i * n) for k, f in FREQS.items()}
         mixed = mixer.mix(talkers, [*FREQS, "listener"])

@@ -5,7 +5,7 @@ from sylkbox.media.resample import Resampler
 from tests.media.audio import band_level, tone
 
 
-def run(resampler: Resampler, signal: np.ndarray, chunk: int) -> np.ndarray:  # type: ignore[type-arg]
+def run(resampler: Resampler, signal: np.ndarray, chunk: int) -> np.ndarray:
     parts = [resampler.process(signal[i : i + chunk]) for i in range(0, len(signal), chunk)]
     return np.concatenate(parts)
 

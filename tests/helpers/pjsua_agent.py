@@ -1,0 +1,236 @@
+"""One pjsua2 participant in its own process: call a URI, play a WAV into the call, record it.
+
+    python -m tests.helpers.pjsua_agent --call sip:room@127.0.0.1:5060 --play tone.wav \
+        --record out.wav --duration 8 [--transport udp|tcp|tls] [--codec PCMU]
+
+pjsua2 (pjsip 2.15.1, the engine Blink is built on) runs with a null audio device, no worker
+threads (`threadCnt = 0`, `mainThreadOnly = True`) and is polled with `libHandleEvents`. Every
+socket is bound to 127.0.0.1. stdout carries JSON lines only:
+
+* `{"event": "media", "t": EPOCH, ...}` when audio is connected (the recording starts then);
+* `{"event": "summary", "confirmed": bool, "remote_contact": ..., "codec": ..., ...}` last.
+
+The process hangs up `--duration` seconds after the call is confirmed and exits 0 only if the call
+was confirmed. pjsua2 allows 4 calls per process; this agent makes exactly one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+
+__all__ = ["main"]
+
+_TRANSPORTS = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
+
+
+_out = sys.stdout
+
+
+def _emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, "t": time.time(), **fields}), file=_out, flush=True)
+
+
+class _Call(pj.Call):  # type: ignore[misc]
+    """Connects the player and recorder when media becomes active; remembers what happened."""
+
+    def __init__(self, account: pj.Account, play: Path | None, record: Path | None) -> None:
+        super().__init__(account)
+        self.play = play
+        self.record = record
+        self.player: pj.AudioMediaPlayer | None = None
+        self.recorder: pj.AudioMediaRecorder | None = None
+        self.confirmed_at: float | None = None
+        self.disconnected = False
+        self.last_status = 0
+        self.last_reason = ""
+        self.remote_contact = ""
+        self.codec = ""
+        self.media_at: float | None = None
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        self.last_status = int(info.lastStatusCode)
+        self.last_reason = str(info.lastReason)
+        if info.remoteContact:
+            self.remote_contact = str(info.remoteContact)
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
+            self.confirmed_at = time.time()
+            _emit("confirmed", remote_contact=self.remote_contact)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.disconnected = True
+            _emit("disconnected", status=self.last_status, reason=self.last_reason)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        info = self.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            audio = self.getAudioMedia(index)
+            self.codec = str(self.getStreamInfo(index).codecName)
+            if self.play is not None and self.player is None:
+                self.player = pj.AudioMediaPlayer()
+                self.player.createPlayer(str(self.play), 0)  # 0: loop the file
+                self.player.startTransmit(audio)
+            if self.record is not None and self.recorder is None:
+                self.recorder = pj.AudioMediaRecorder()
+                self.recorder.createRecorder(str(self.record))
+                audio.startTransmit(self.recorder)
+            if self.media_at is None:
+                self.media_at = time.time()
+                _emit("media", codec=self.codec)
+
+    def rtp_stats(self) -> dict[str, int]:
+        """RTP packets received/sent on the audio stream (0 when there is none)."""
+        for index, media in enumerate(self.getInfo().media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                rtcp = self.getStreamStat(index).rtcp
+                return {"rx_packets": int(rtcp.rxStat.pkt), "tx_packets": int(rtcp.txStat.pkt)}
+        return {"rx_packets": 0, "tx_packets": 0}
+
+
+def _configure_codecs(ep: pj.Endpoint, codec: str) -> None:
+    """Offer only `codec` (e.g. PCMU or PCMA): priority 0 disables a codec in pjmedia."""
+    wanted = codec.upper()
+    found = False
+    for info in ep.codecEnum2():
+        name = str(info.codecId)
+        keep = name.upper().startswith(wanted + "/")
+        found = found or keep
+        ep.codecSetPriority(name, 255 if keep else 0)
+    if not found:
+        raise SystemExit(f"pjsua_agent: codec {codec} not available")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ep = pj.Endpoint()
+    ep.libCreate()
+    summary: dict[str, Any] = {"confirmed": False}
+    call: _Call | None = None
+    account: pj.Account | None = None
+    try:
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.userAgent = "pjsua2-sylkbox-test"
+        cfg.uaConfig.maxCalls = 1
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.clockRate = args.clock_rate
+        cfg.medConfig.sndClockRate = args.clock_rate
+        cfg.logConfig.consoleLevel = 0
+        cfg.logConfig.level = args.log_level
+        if args.log_file:
+            cfg.logConfig.filename = str(args.log_file)
+        ep.libInit(cfg)
+
+        tcfg = pj.TransportConfig()
+        tcfg.boundAddress = "127.0.0.1"
+        tcfg.port = args.local_port
+        if args.transport == "tls":
+            tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            tcfg.tlsConfig.verifyServer = False
+            tcfg.tlsConfig.msecTimeout = 5000
+        ep.transportCreate(_TRANSPORTS[args.transport], tcfg)
+        ep.libStart()
+        ep.audDevManager().setNullDev()
+        _configure_codecs(ep, args.codec)
+
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"\"{args.display_name}\" <sip:{args.user}@127.0.0.1>"
+        acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acfg.mediaConfig.transportConfig.port = args.rtp_port
+        acfg.sipConfig.contactUriParams = f";transport={args.transport}"
+        account = pj.Account()
+        account.create(acfg)
+
+        call = _Call(account, args.play, args.record)
+        call.makeCall(args.call, pj.CallOpParam(True))
+
+        start = time.monotonic()
+        hung_up = False
+        while not call.disconnected:
+            ep.libHandleEvents(20)
+            now = time.monotonic()
+            if call.confirmed_at is None and now - start > args.answer_timeout:
+                if not hung_up:
+                    call.hangup(pj.CallOpParam(True))
+                    hung_up = True
+            elif call.confirmed_at is not None and not hung_up:
+                if time.time() - call.confirmed_at >= args.duration:
+                    summary.update(call.rtp_stats())
+                    call.hangup(pj.CallOpParam(True))
+                    hung_up = True
+            if now - start > args.answer_timeout + args.duration + 10:
+                break  # the far end never answered our BYE/CANCEL: give up
+        for _ in range(10):  # let the BYE/200 exchange finish
+            ep.libHandleEvents(20)
+
+        summary.update(
+            confirmed=call.confirmed_at is not None,
+            confirmed_at=call.confirmed_at,
+            media_at=call.media_at,
+            remote_contact=call.remote_contact,
+            codec=call.codec,
+            last_status=call.last_status,
+            last_reason=call.last_reason,
+            transport=args.transport,
+            record=str(args.record) if args.record else None,
+        )
+        return summary
+    finally:
+        if call is not None:
+            # Destroying the recorder finalises the WAV header; the call and account must go
+            # before libDestroy (their destructors call into pjsua).
+            call.player = None
+            call.recorder = None
+        call = None
+        account = None
+        ep.libDestroy()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.helpers.pjsua_agent", description=__doc__)
+    p.add_argument("--call", required=True, help="SIP URI to call")
+    p.add_argument("--play", type=Path, help="WAV to play into the call (looped)")
+    p.add_argument("--record", type=Path, help="WAV to record what the call receives into")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds from confirmation to BYE")
+    p.add_argument("--answer-timeout", type=float, default=10.0)
+    p.add_argument("--transport", choices=sorted(_TRANSPORTS), default="udp")
+    p.add_argument("--codec", default="PCMU")
+    p.add_argument("--local-port", type=int, default=0, help="SIP port (0: any)")
+    p.add_argument("--rtp-port", type=int, default=0, help="first RTP port (0: any)")
+    p.add_argument("--clock-rate", type=int, default=16000, help="conference bridge rate")
+    p.add_argument("--user", default="pjsua")
+    p.add_argument("--display-name", default="pjsua2 agent")
+    p.add_argument("--log-file", type=Path)
+    p.add_argument("--log-level", type=int, default=4)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _out  # noqa: PLW0603 (process-wide: pjlib prints to fd 1 before logging is set up)
+    args = _parser().parse_args(argv)
+    sys.stdout.flush()
+    _out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything pjsip writes to stdout goes to stderr; JSON keeps the real stdout
+    summary = run(args)
+    _emit("summary", **summary)
+    return 0 if summary["confirmed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
