@@ -21,8 +21,11 @@ symmetric response routing), over the transport it came on.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import secrets
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
@@ -288,6 +291,9 @@ class _Transaction:
     cancel_pending: bool = False
     deadlines: dict[Input, float] = field(default_factory=dict)
     intervals: dict[Input, float] = field(default_factory=dict)
+    merge_id: tuple[str, str, int, str] | None = None  # our entry in the merge index
+    ack_id: tuple[str, int, str] | None = None  # our entry in the 2xx-ACK index
+    alive: bool = True
 
     @property
     def reliable(self) -> bool:
@@ -334,21 +340,33 @@ class TransactionLayer:
         self._servers: dict[ServerKey, _Transaction] = {}
         self._merge_index: dict[tuple[str, str, int, str], ServerKey] = {}
         self._accepted: dict[tuple[str, int, str], ServerKey] = {}  # for ACKs of 2xx
-        self._events: list[TransactionEvent] = []
+        self._events: deque[TransactionEvent] = deque()
         self._out: list[Outgoing] = []
+        # (deadline, seq, transaction, timer); entries whose deadline no longer matches the
+        # transaction's armed timer are stale and skipped (lazy deletion keeps arming O(log n))
+        self._timers: list[tuple[float, int, _Transaction, Input]] = []
+        self._seq = itertools.count()
 
     # --- outputs ---------------------------------------------------------------------------
 
     def next_event(self) -> TransactionEvent | None:
-        return self._events.pop(0) if self._events else None
+        return self._events.popleft() if self._events else None
 
     def data_to_send(self) -> list[Outgoing]:
         out, self._out = self._out, []
         return out
 
     def get_timer(self) -> float | None:
-        deadlines = [d for t in self._all() for d in t.deadlines.values()]
-        return min(deadlines, default=None)
+        self._drop_stale()
+        return self._timers[0][0] if self._timers else None
+
+    def _drop_stale(self) -> None:
+        timers = self._timers
+        while timers:
+            deadline, _, txn, timer = timers[0]
+            if txn.alive and txn.deadlines.get(timer) == deadline:
+                return
+            heapq.heappop(timers)
 
     def state_of(self, key: ClientKey | ServerKey) -> TransactionState:
         """Current state of a transaction; TERMINATED once it is gone."""
@@ -442,10 +460,10 @@ class TransactionLayer:
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at `now`, earliest first."""
         while True:
-            due = [(d, t, i) for t in self._all() for i, d in t.deadlines.items() if d <= now]
-            if not due:
+            self._drop_stale()
+            if not self._timers or self._timers[0][0] > now:
                 return
-            deadline, txn, timer = min(due, key=lambda item: item[0])
+            deadline, _, txn, timer = heapq.heappop(self._timers)
             del txn.deadlines[timer]
             self._on_timer(txn, timer, deadline)
 
@@ -476,6 +494,7 @@ class TransactionLayer:
             return
         if to_tag is None:
             self._merge_index[merge_id] = key
+            txn.merge_id = merge_id
         self._events.append(
             RequestReceived(request=request, source=source, transport=transport, server_key=key)
         )
@@ -546,7 +565,9 @@ class TransactionLayer:
         self._transition(txn, nxt, now)
         if nxt is S.ACCEPTED and isinstance(txn.key, ServerKey):
             request = txn.request
-            self._accepted[(request.call_id, request.cseq.seq, request.from_.tag or "")] = txn.key
+            ack_id = (request.call_id, request.cseq.seq, request.from_.tag or "")
+            self._accepted[ack_id] = txn.key
+            txn.ack_id = ack_id
 
     # --- client side -----------------------------------------------------------------------
 
@@ -577,9 +598,8 @@ class TransactionLayer:
         req = invite.request
         headers = Headers()
         headers.add("Via", req.headers.get_all("Via")[0])
-        for name in ("Route",):
-            for value in req.headers.get_all(name):
-                headers.add(name, value)
+        for value in req.headers.get_all("Route"):
+            headers.add("Route", value)
         headers.add("Max-Forwards", "70")
         for name in ("From", "To", "Call-ID"):
             headers.add(name, req.headers.get(name) or "")
@@ -689,6 +709,7 @@ class TransactionLayer:
                 return  # RFC 3261 17.1.1.2: no retransmissions over reliable transports
             txn.intervals[timer] = delay
         txn.deadlines[timer] = now + delay
+        heapq.heappush(self._timers, (now + delay, next(self._seq), txn, timer))
 
     def _transition(self, txn: _Transaction, nxt: TransactionState, now: float) -> None:
         if nxt is txn.state:
@@ -729,14 +750,12 @@ class TransactionLayer:
 
     def _forget(self, txn: _Transaction) -> None:
         txn.deadlines.clear()
+        txn.alive = False
         if isinstance(txn.key, ClientKey):
             self._clients.pop(txn.key, None)
             return
         self._servers.pop(txn.key, None)
-        for merge_id in [k for k, v in self._merge_index.items() if v == txn.key]:
-            del self._merge_index[merge_id]
-        for ack_id in [k for k, v in self._accepted.items() if v == txn.key]:
-            del self._accepted[ack_id]
-
-    def _all(self) -> list[_Transaction]:
-        return [*self._clients.values(), *self._servers.values()]
+        if txn.merge_id is not None and self._merge_index.get(txn.merge_id) == txn.key:
+            del self._merge_index[txn.merge_id]
+        if txn.ack_id is not None and self._accepted.get(txn.ack_id) == txn.key:
+            del self._accepted[txn.ack_id]
