@@ -157,11 +157,8 @@ class SipEndpoint:
         via = Via.parse(
             f"SIP/2.0/{transport.upper()} {_host_for_uri(host)}:{port};rport;branch={new_branch()}"
         )
-        rest = request.headers.get_all("Via") if request.method == "ACK" else []
         request.headers.remove("Via")
-        request.headers.add("Via", str(via))
-        for value in rest[1:]:
-            request.headers.add("Via", value)
+        request.headers.prepend("Via", str(via))
         if "Max-Forwards" not in request.headers:
             request.headers.set("Max-Forwards", "70")
         if "User-Agent" not in request.headers:
@@ -300,8 +297,8 @@ def _stamp_via(request: Request, source: Address) -> None:
         changes.setdefault("received", source[0])
     if not changes:
         return
-    vias = request.headers.get_all("Via")
+    rest = request.headers.get_all("Via")[1:]
     request.headers.remove("Via")
-    request.headers.add("Via", str(via.with_params(**changes)))
-    for value in vias[1:]:
-        request.headers.add("Via", value)
+    for value in reversed(rest):
+        request.headers.prepend("Via", value)
+    request.headers.prepend("Via", str(via.with_params(**changes)))

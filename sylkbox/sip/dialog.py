@@ -260,8 +260,14 @@ class Dialog:
         return self._build("ACK", CSeq(invite_cseq, "ACK"), body, content_type, via=via)
 
     def _build(
-        self, method: str, cseq: CSeq, body: bytes, content_type: str | None, *,
-        via: Via | None, extra: Iterable[tuple[str, str]] = (),
+        self,
+        method: str,
+        cseq: CSeq,
+        body: bytes,
+        content_type: str | None,
+        *,
+        via: Via | None,
+        extra: Iterable[tuple[str, str]] = (),
     ) -> Request:
         uri, routes = self._request_target()
         headers = Headers()

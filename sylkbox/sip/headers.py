@@ -322,6 +322,10 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         self._fields.append((canonical_name(name), value))
 
+    def prepend(self, name: str, value: str) -> None:
+        """Add a field before all others (a proxy or UAC's own Via, RFC 3261 8.1.1.7)."""
+        self._fields.insert(0, (canonical_name(name), value))
+
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` by `value`, at the place of the first one."""
         name = canonical_name(name)

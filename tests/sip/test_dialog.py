@@ -29,7 +29,7 @@ INVITE = (
     b"Record-Route: <sip:p2.example.org;lr>\r\n"
     b"Record-Route: <sip:p1.example.org;lr>\r\n"
     b"Max-Forwards: 69\r\n"
-    b"From: \"Alice\" <sip:alice@example.org>;tag=alice-tag\r\n"
+    b'From: "Alice" <sip:alice@example.org>;tag=alice-tag\r\n'
     b"To: <sip:room@box.local>\r\n"
     b"Call-ID: dlg-1@192.0.2.10\r\n"
     b"CSeq: 10 INVITE\r\n"
@@ -51,8 +51,13 @@ OUR_INVITE = (
 
 
 def their_response(
-    status: int, reason: str, *, to_tag: str = "bob-tag", contact: str = "sip:bob@192.0.2.20",
-    cseq: str = "1 INVITE", record_route: tuple[str, ...] = ("p1", "p2"),
+    status: int,
+    reason: str,
+    *,
+    to_tag: str = "bob-tag",
+    contact: str = "sip:bob@192.0.2.20",
+    cseq: str = "1 INVITE",
+    record_route: tuple[str, ...] = ("p1", "p2"),
 ) -> Response:
     rr = "".join(f"Record-Route: <sip:{host}.example.org;lr>\r\n" for host in record_route)
     data = (
@@ -77,7 +82,7 @@ def in_dialog(method: str, seq: int, *, contact: str | None = None) -> Request:
         f"{method} sip:room@192.0.2.1 SIP/2.0\r\n"
         "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKin" + str(seq) + "\r\n"
         "Max-Forwards: 70\r\n"
-        "From: \"Alice\" <sip:alice@example.org>;tag=alice-tag\r\n"
+        'From: "Alice" <sip:alice@example.org>;tag=alice-tag\r\n'
         "To: <sip:room@box.local>;tag=room-tag\r\n"
         "Call-ID: dlg-1@192.0.2.10\r\n"
         f"CSeq: {seq} {method}\r\n"
@@ -122,7 +127,9 @@ def test_uas_dialog_from_invite() -> None:
     assert dialog.remote_seq == 10 and dialog.local_seq == 0
     assert str(dialog.remote_target) == "sip:alice@192.0.2.10:5060"
     assert [str(r.uri) for r in dialog.route_set] == [
-        "sip:p2.example.org;lr", "sip:p1.example.org;lr"]  # request order for the UAS
+        "sip:p2.example.org;lr",
+        "sip:p1.example.org;lr",
+    ]  # request order for the UAS
     assert str(dialog.local_uri) == "sip:room@box.local"
     assert str(dialog.remote_uri) == "sip:alice@example.org"
     assert not dialog.secure
@@ -133,7 +140,9 @@ def test_uac_dialog_reverses_record_route() -> None:
     assert dialog.id == DialogId("out-1@box.local", "box-tag", "bob-tag")
     assert dialog.id == DialogId.for_response(their_response(200, "OK"))
     assert [str(r.uri) for r in dialog.route_set] == [
-        "sip:p2.example.org;lr", "sip:p1.example.org;lr"]
+        "sip:p2.example.org;lr",
+        "sip:p1.example.org;lr",
+    ]
     assert dialog.local_seq == 1 and dialog.remote_seq is None
     assert str(dialog.remote_target) == "sip:bob@192.0.2.20"
 
@@ -156,13 +165,13 @@ def test_dialog_needs_a_to_tag_and_a_contact() -> None:
 def test_create_request_uses_route_set_and_next_cseq() -> None:
     dialog, _ = uas_dialog()
     via = Via.parse("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnew")
-    bye = dialog.create_request("INFO", body=b"x", content_type="text/plain", via=via,
-                                extra_headers=[("Subject", "hi")])
+    bye = dialog.create_request(
+        "INFO", body=b"x", content_type="text/plain", via=via, extra_headers=[("Subject", "hi")]
+    )
     parsed = parse_message(bye.to_bytes())
     assert isinstance(parsed, Request)
     assert str(parsed.uri) == "sip:alice@192.0.2.10:5060"
-    assert parsed.headers.get_all("Route") == [
-        "<sip:p2.example.org;lr>", "<sip:p1.example.org;lr>"]
+    assert parsed.headers.get_all("Route") == ["<sip:p2.example.org;lr>", "<sip:p1.example.org;lr>"]
     assert parsed.cseq.seq == 1 and parsed.cseq.method == "INFO"
     assert parsed.from_.tag == "room-tag" and parsed.to.tag == "alice-tag"
     assert parsed.call_id == "dlg-1@192.0.2.10"
@@ -175,8 +184,10 @@ def test_create_request_uses_route_set_and_next_cseq() -> None:
 
 def test_strict_route_puts_remote_target_last() -> None:
     dialog = Dialog.from_uac(request(OUR_INVITE), their_response(200, "OK", record_route=()))
-    dialog.route_set = (NameAddr.parse("<sip:strict.example.org;maddr=192.0.2.5>"),
-                        NameAddr.parse("<sip:p2.example.org;lr>"))
+    dialog.route_set = (
+        NameAddr.parse("<sip:strict.example.org;maddr=192.0.2.5>"),
+        NameAddr.parse("<sip:p2.example.org;lr>"),
+    )
     bye = dialog.create_request("BYE")
     assert str(bye.uri) == "sip:strict.example.org"  # RFC 3261 12.2.1.1 strict routing
     assert bye.headers.get_all("Route") == ["<sip:p2.example.org;lr>", "<sip:bob@192.0.2.20>"]
@@ -228,8 +239,9 @@ def test_uac_target_refresh_from_2xx_to_reinvite() -> None:
     dialog = uac_dialog()
     reinvite = dialog.create_request("INVITE")
     assert reinvite.cseq.seq == 2
-    dialog.receive_response(their_response(200, "OK", cseq="2 INVITE",
-                                           contact="sip:bob@192.0.2.21"))
+    dialog.receive_response(
+        their_response(200, "OK", cseq="2 INVITE", contact="sip:bob@192.0.2.21")
+    )
     assert str(dialog.remote_target) == "sip:bob@192.0.2.21"
     assert dialog.state is DialogState.CONFIRMED
 
@@ -253,8 +265,7 @@ def test_bye_and_481_terminate() -> None:
         dialog.create_request("INFO")
     other = uac_dialog()
     other.create_request("INFO")
-    other.receive_response(their_response(481, "Call/Transaction Does Not Exist",
-                                          cseq="2 INFO"))
+    other.receive_response(their_response(481, "Call/Transaction Does Not Exist", cseq="2 INFO"))
     assert other.state is DialogState.TERMINATED
 
 

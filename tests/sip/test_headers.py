@@ -136,7 +136,9 @@ def test_via_rport_and_with_params() -> None:
     assert via.rport == -1 and via.received is None
     answered = via.with_params(received="10.0.0.9", rport=40000)
     assert answered.rport == 40000
-    assert str(answered) == "SIP/2.0/UDP 10.0.0.1:5062;rport=40000;branch=z9hG4bKabc;received=10.0.0.9"
+    assert (
+        str(answered) == "SIP/2.0/UDP 10.0.0.1:5062;rport=40000;branch=z9hG4bKabc;received=10.0.0.9"
+    )
     assert Via.parse("SIP/2.0/TLS h;branch=z9hG4bK1").rport is None
 
 

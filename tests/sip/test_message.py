@@ -118,9 +118,7 @@ def test_response_to_bytes_keeps_content_length_position() -> None:
     response = Response(
         200, "OK", Headers([("Content-Length", "999"), ("Call-ID", "x"), ("l", "1")]), b"ab"
     )
-    assert response.to_bytes() == (
-        b"SIP/2.0 200 OK\r\nContent-Length: 2\r\nCall-ID: x\r\n\r\nab"
-    )
+    assert response.to_bytes() == (b"SIP/2.0 200 OK\r\nContent-Length: 2\r\nCall-ID: x\r\n\r\nab")
     assert Response(100, "", Headers()).to_bytes() == b"SIP/2.0 100 \r\nContent-Length: 0\r\n\r\n"
 
 
@@ -195,4 +193,6 @@ def test_default_reason(status: int, reason: str) -> None:
 
 def test_name_addr_of_from_is_usable() -> None:
     invite = make_invite()
-    assert invite.from_ == NameAddr("Alice", SipUri.parse("sip:alice@example.com"), (("tag", "a1"),))
+    assert invite.from_ == NameAddr(
+        "Alice", SipUri.parse("sip:alice@example.com"), (("tag", "a1"),)
+    )

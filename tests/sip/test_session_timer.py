@@ -79,7 +79,9 @@ def test_uas_lets_a_supporting_uac_refresh() -> None:
     timer.receive_request(invite("Supported: replaces, timer", "Session-Expires: 1800"))
     assert timer.interval == 1800 and not timer.we_refresh
     assert timer.response_headers() == [
-        ("Session-Expires", "1800;refresher=uac"), ("Require", "timer")]
+        ("Session-Expires", "1800;refresher=uac"),
+        ("Require", "timer"),
+    ]
     timer.start(clock.now)
     assert timer.refresh_at is None
     assert timer.expire_at == clock.now + 1800 - 32  # BYE: interval - min(32, interval/3)
@@ -98,8 +100,9 @@ def test_uas_refreshes_when_the_uac_lacks_support() -> None:
 
 def test_uas_honours_refresher_param_and_peer_min_se() -> None:
     timer = SessionTimer(interval=90)
-    timer.receive_request(invite("Supported: timer", "Session-Expires: 400;refresher=uas",
-                                 "Min-SE: 200"))
+    timer.receive_request(
+        invite("Supported: timer", "Session-Expires: 400;refresher=uas", "Min-SE: 200")
+    )
     assert timer.interval == 200 and timer.we_refresh
     timer.start(0.0)
     assert timer.expire_at == 200 - 32
@@ -121,20 +124,25 @@ def test_uas_without_session_expires_in_request_inserts_its_own() -> None:
 def test_uac_request_headers_and_422_retry() -> None:
     timer = SessionTimer()
     assert timer.request_headers() == [
-        ("Session-Expires", "1800"), ("Min-SE", "90"), ("Supported", "timer")]
+        ("Session-Expires", "1800"),
+        ("Min-SE", "90"),
+        ("Supported", "timer"),
+    ]
     timer.receive_response(response(422, "Session Interval Too Small", "Min-SE: 2000"))
     assert timer.request_headers()[:2] == [("Session-Expires", "2000"), ("Min-SE", "2000")]
     with pytest.raises(RemoteProtocolError):
         timer.receive_response(response(422, "Session Interval Too Small"))
 
 
-@pytest.mark.parametrize(("param", "we_refresh", "refresh_param"),
-                         [("uac", True, "uac"), ("uas", False, "uas")])
+@pytest.mark.parametrize(
+    ("param", "we_refresh", "refresh_param"), [("uac", True, "uac"), ("uas", False, "uas")]
+)
 def test_uac_reads_the_2xx(param: str, we_refresh: bool, refresh_param: str) -> None:
     clock = FakeClock()
     timer = SessionTimer()
-    timer.receive_response(response(200, "OK", f"Session-Expires: 1200;refresher={param}",
-                                    "Require: timer"))
+    timer.receive_response(
+        response(200, "OK", f"Session-Expires: 1200;refresher={param}", "Require: timer")
+    )
     assert timer.interval == 1200 and timer.we_refresh is we_refresh
     assert timer.request_headers()[0] == ("Session-Expires", f"1200;refresher={refresh_param}")
     timer.start(clock.now)

@@ -39,9 +39,15 @@ PEER_VIA = "SIP/2.0/UDP 192.0.2.10:5060"
 
 
 def wire_request(
-    method: str = "INVITE", *, branch: str | None = "z9hG4bKinv1", cseq: int = 1,
-    cseq_method: str | None = None, from_tag: str = "ft1", to_tag: str | None = None,
-    via: str = PEER_VIA, call_id: str = "call-1@192.0.2.10",
+    method: str = "INVITE",
+    *,
+    branch: str | None = "z9hG4bKinv1",
+    cseq: int = 1,
+    cseq_method: str | None = None,
+    from_tag: str = "ft1",
+    to_tag: str | None = None,
+    via: str = PEER_VIA,
+    call_id: str = "call-1@192.0.2.10",
 ) -> bytes:
     branch_param = "" if branch is None else f";branch={branch}"
     to = "<sip:room@box.local>" + (f";tag={to_tag}" if to_tag else "")
@@ -49,7 +55,7 @@ def wire_request(
         f"{method} sip:room@box.local SIP/2.0\r\n"
         f"Via: {via}{branch_param}\r\n"
         "Max-Forwards: 70\r\n"
-        f"From: \"Alice\" <sip:alice@example.org>;tag={from_tag}\r\n"
+        f'From: "Alice" <sip:alice@example.org>;tag={from_tag}\r\n'
         f"To: {to}\r\n"
         f"Call-ID: {call_id}\r\n"
         f"CSeq: {cseq} {cseq_method or method}\r\n"
@@ -59,8 +65,13 @@ def wire_request(
 
 
 def wire_response(
-    status: int, reason: str, *, branch: str = "z9hG4bKout1", method: str = "INVITE",
-    cseq: int = 1, to_tag: str | None = "tt1",
+    status: int,
+    reason: str,
+    *,
+    branch: str = "z9hG4bKout1",
+    method: str = "INVITE",
+    cseq: int = 1,
+    to_tag: str | None = "tt1",
 ) -> bytes:
     to = "<sip:bob@example.org>" + (f";tag={to_tag}" if to_tag else "")
     return (
@@ -277,7 +288,9 @@ def test_cancel_answers_200_and_487_and_reports() -> None:
     h.rx(wire_request("CANCEL"))
     messages = h.sent_messages()
     assert [(type(m).__name__, getattr(m, "status", 0)) for m in messages] == [
-        ("Response", 200), ("Response", 487)]
+        ("Response", 200),
+        ("Response", 487),
+    ]
     assert messages[0].cseq.method == "CANCEL" and messages[1].cseq.method == "INVITE"
     assert messages[1].to.tag == "box-tag"  # the tag of our 180
     assert h.events() == [RequestCancelled(server_key=key)]
@@ -430,8 +443,9 @@ def test_invite_client_2xx_and_tu_ack_resent_on_retransmission() -> None:
     (event,) = h.events()
     assert isinstance(event, ResponseReceived) and event.client_key == key
     assert h.sent() == []  # the ACK for 2xx is the TU's
-    ack_data = wire_request("ACK", branch=new_branch(), to_tag="tt1",
-                            call_id="out-1@box.local", via=BOX_VIA)
+    ack_data = wire_request(
+        "ACK", branch=new_branch(), to_tag="tt1", call_id="out-1@box.local", via=BOX_VIA
+    )
     ack = parse_message(ack_data)
     assert isinstance(ack, Request)
     assert h.send(ack).method == "ACK"
@@ -486,8 +500,9 @@ def test_cancel_waits_for_a_provisional_response() -> None:
     assert h.layer.state_of(cancel_key) is S.TRYING
     h.rx(wire_response(200, "OK", method="CANCEL"))
     h.rx(wire_response(487, "Request Terminated"))
-    statuses = [(e.client_key, e.response.status) for e in h.events()
-                if isinstance(e, ResponseReceived)]
+    statuses = [
+        (e.client_key, e.response.status) for e in h.events() if isinstance(e, ResponseReceived)
+    ]
     assert statuses == [(key, 180), (cancel_key, 200), (key, 487)]
     assert h.sent() == ["ACK sip:bob@192.0.2.10 SIP/2.0"]
 
@@ -570,6 +585,7 @@ def _respond(status: int) -> Step:
         request = ctx["request"]
         assert isinstance(request, Request)
         h.respond(request, status)
+
     return step
 
 
@@ -578,12 +594,14 @@ def _start_server(data: bytes) -> Step:
         h.rx(data)
         (event,) = [e for e in h.events() if isinstance(e, RequestReceived)]
         ctx["request"], ctx["key"] = event.request, event.server_key
+
     return step
 
 
 def _start_client(method: str) -> Step:
     def step(h: Harness, ctx: dict[str, object]) -> None:
         ctx["key"] = h.send(our_request(method))
+
     return step
 
 
@@ -599,38 +617,63 @@ OPTIONS = wire_request("OPTIONS", branch="z9hG4bKo")
 
 SCENARIOS: dict[Machine, tuple[dict[S, list[Step]], dict[Input, Step]]] = {
     Machine.INVITE_SERVER: (
-        {S.PROCEEDING: [_start_server(INVITE)],
-         S.COMPLETED: [_start_server(INVITE), _respond(486)],
-         S.CONFIRMED: [_start_server(INVITE), _respond(486), _recv(ACK)],
-         S.ACCEPTED: [_start_server(INVITE), _respond(200)]},
-        {Input.REQUEST: _recv(INVITE), Input.ACK: _recv(ACK), Input.PROVISIONAL: _respond(180),
-         Input.SUCCESS: _respond(200), Input.FAILURE: _respond(486)},
+        {
+            S.PROCEEDING: [_start_server(INVITE)],
+            S.COMPLETED: [_start_server(INVITE), _respond(486)],
+            S.CONFIRMED: [_start_server(INVITE), _respond(486), _recv(ACK)],
+            S.ACCEPTED: [_start_server(INVITE), _respond(200)],
+        },
+        {
+            Input.REQUEST: _recv(INVITE),
+            Input.ACK: _recv(ACK),
+            Input.PROVISIONAL: _respond(180),
+            Input.SUCCESS: _respond(200),
+            Input.FAILURE: _respond(486),
+        },
     ),
     Machine.NON_INVITE_SERVER: (
-        {S.TRYING: [_start_server(OPTIONS)],
-         S.PROCEEDING: [_start_server(OPTIONS), _respond(100)],
-         S.COMPLETED: [_start_server(OPTIONS), _respond(200)]},
-        {Input.REQUEST: _recv(OPTIONS), Input.PROVISIONAL: _respond(180),
-         Input.SUCCESS: _respond(200), Input.FAILURE: _respond(486)},
+        {
+            S.TRYING: [_start_server(OPTIONS)],
+            S.PROCEEDING: [_start_server(OPTIONS), _respond(100)],
+            S.COMPLETED: [_start_server(OPTIONS), _respond(200)],
+        },
+        {
+            Input.REQUEST: _recv(OPTIONS),
+            Input.PROVISIONAL: _respond(180),
+            Input.SUCCESS: _respond(200),
+            Input.FAILURE: _respond(486),
+        },
     ),
     Machine.INVITE_CLIENT: (
-        {S.CALLING: [_start_client("INVITE")],
-         S.PROCEEDING: [_start_client("INVITE"), _recv(wire_response(180, "Ringing")), _cancel],
-         S.COMPLETED: [_start_client("INVITE"), _recv(wire_response(486, "Busy Here"))],
-         S.ACCEPTED: [_start_client("INVITE"), _recv(wire_response(200, "OK"))]},
-        {Input.PROVISIONAL: _recv(wire_response(183, "Session Progress")),
-         Input.SUCCESS: _recv(wire_response(200, "OK")),
-         Input.FAILURE: _recv(wire_response(486, "Busy Here"))},
+        {
+            S.CALLING: [_start_client("INVITE")],
+            S.PROCEEDING: [_start_client("INVITE"), _recv(wire_response(180, "Ringing")), _cancel],
+            S.COMPLETED: [_start_client("INVITE"), _recv(wire_response(486, "Busy Here"))],
+            S.ACCEPTED: [_start_client("INVITE"), _recv(wire_response(200, "OK"))],
+        },
+        {
+            Input.PROVISIONAL: _recv(wire_response(183, "Session Progress")),
+            Input.SUCCESS: _recv(wire_response(200, "OK")),
+            Input.FAILURE: _recv(wire_response(486, "Busy Here")),
+        },
     ),
     Machine.NON_INVITE_CLIENT: (
-        {S.TRYING: [_start_client("OPTIONS")],
-         S.PROCEEDING: [_start_client("OPTIONS"),
-                        _recv(wire_response(100, "Trying", method="OPTIONS"))],
-         S.COMPLETED: [_start_client("OPTIONS"),
-                       _recv(wire_response(200, "OK", method="OPTIONS"))]},
-        {Input.PROVISIONAL: _recv(wire_response(180, "Ringing", method="OPTIONS")),
-         Input.SUCCESS: _recv(wire_response(200, "OK", method="OPTIONS")),
-         Input.FAILURE: _recv(wire_response(486, "Busy Here", method="OPTIONS"))},
+        {
+            S.TRYING: [_start_client("OPTIONS")],
+            S.PROCEEDING: [
+                _start_client("OPTIONS"),
+                _recv(wire_response(100, "Trying", method="OPTIONS")),
+            ],
+            S.COMPLETED: [
+                _start_client("OPTIONS"),
+                _recv(wire_response(200, "OK", method="OPTIONS")),
+            ],
+        },
+        {
+            Input.PROVISIONAL: _recv(wire_response(180, "Ringing", method="OPTIONS")),
+            Input.SUCCESS: _recv(wire_response(200, "OK", method="OPTIONS")),
+            Input.FAILURE: _recv(wire_response(486, "Busy Here", method="OPTIONS")),
+        },
     ),
 }
 TIMERS = [i for i in Input if i.name.startswith("TIMER_")]
@@ -654,7 +697,10 @@ def test_every_state_input_pair(machine: Machine, state: S, inp: Input) -> None:
     expected = TABLES[machine].get((state, inp))
     if inp in apply:
         tu_input = machine in (Machine.INVITE_SERVER, Machine.NON_INVITE_SERVER) and inp in (
-            Input.PROVISIONAL, Input.SUCCESS, Input.FAILURE)
+            Input.PROVISIONAL,
+            Input.SUCCESS,
+            Input.FAILURE,
+        )
         if expected is None and tu_input:
             with pytest.raises(LocalProtocolError):
                 apply[inp](h, ctx)
@@ -677,8 +723,9 @@ def test_tables_only_use_declared_states_and_render() -> None:
 # --- Hypothesis: random sequences, declared errors only, always terminated after timers ----
 
 ACTIONS = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]),
-              st.floats(min_value=0, max_value=3)),
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]), st.floats(min_value=0, max_value=3)
+    ),
     max_size=20,
 )
 
