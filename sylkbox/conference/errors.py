@@ -18,6 +18,7 @@ __all__ = [
     "SubscriptionRefused",
     "TransferForbidden",
     "UnknownEvent",
+    "UnsupportedExtension",
 ]
 
 
@@ -27,6 +28,10 @@ class FocusError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Extra header fields the error response must carry."""
+        return []
 
 
 class RoomNotFound(FocusError):
@@ -50,7 +55,21 @@ class NoSuchDialog(FocusError):
 
 
 class UnknownEvent(FocusError):
-    """SUBSCRIBE for an event package other than `conference`."""
+    """SUBSCRIBE for an event package other than `conference` (RFC 6665 8.3.2)."""
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Allow-Events", "conference")]
+
+
+class UnsupportedExtension(FocusError):
+    """`Require` names option tags we do not support (RFC 3261 8.2.2.3)."""
+
+    def __init__(self, tags: list[str]) -> None:
+        super().__init__("Bad Extension")
+        self.tags = tags
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Unsupported", ", ".join(self.tags))]
 
 
 class SubscriptionRefused(FocusError):

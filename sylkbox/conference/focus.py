@@ -8,6 +8,7 @@ The one table mapping application errors to SIP responses is `_ERROR_STATUS` bel
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Coroutine
@@ -27,12 +28,13 @@ from sylkbox.conference.errors import (
     SubscriptionRefused,
     TransferForbidden,
     UnknownEvent,
+    UnsupportedExtension,
 )
 from sylkbox.conference.media_port import MediaPort, StreamSpec
 from sylkbox.conference.participant import AudioState, Participant, ParticipantState
 from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
-from sylkbox.conference.sip_port import SipPort
+from sylkbox.conference.sip_port import Address, SipPort
 from sylkbox.conference.timers import SessionTimers
 from sylkbox.config import CODEC_RTPMAPS, Config
 from sylkbox.media.control import Dtmf, MediaEvent, RtpTimeout, StreamFailed
@@ -43,6 +45,7 @@ from sylkbox.sdp import (
     SessionDescription,
     build_answer,
     negotiate,
+    negotiate_answer,
 )
 from sylkbox.sdp import NoAcceptableMedia as SdpNoAcceptableMedia
 from sylkbox.sip.dialog import Dialog
@@ -58,7 +61,8 @@ log = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE"
 ACCEPT = "application/sdp, application/conference-info+xml, message/sipfrag, multipart/mixed"
-SUPPORTED = "timer, norefersub"
+SUPPORTED_TAGS = ("timer", "norefersub", "recipient-list-invite")
+SUPPORTED = ", ".join(SUPPORTED_TAGS)
 SERVER_NAME = f"sylkbox/{__version__}"
 
 _ERROR_STATUS: dict[type[FocusError], int] = {
@@ -72,6 +76,7 @@ _ERROR_STATUS: dict[type[FocusError], int] = {
     RoomFull: 486,
     NoAcceptableMedia: 488,
     UnknownEvent: 489,
+    UnsupportedExtension: 420,
 }
 
 DialogKey = tuple[str, str, str]  # call-id, local tag, remote tag
@@ -159,7 +164,7 @@ class Focus:
         try:
             self._dispatch(event)
         except FocusError as exc:
-            self.reject(request, _ERROR_STATUS[type(exc)], exc.reason)
+            self.reject(request, _ERROR_STATUS[type(exc)], exc.reason, headers=exc.headers())
         except SessionIntervalTooSmallError as exc:
             response = request.create_response(422, exc.reason, to_tag=self._to_tag(request))
             for name, value in exc.headers():
@@ -228,13 +233,22 @@ class Focus:
                 raise MethodNotAllowed("Method Not Allowed")
 
     # ---------------------------------------------------------------- replies
-    def reject(self, request: Request, status: int, reason: str | None = None) -> None:
+    def reject(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         if request.method == "ACK":
             return
         log.info("x %s %s -> %d %s", request.method, request.uri, status, reason or "")
         response = request.create_response(status, reason, to_tag=self._to_tag(request))
         if status == 405:
             response.headers.set("Allow", ALLOW)
+        for name, value in headers or ():
+            response.headers.set(name, value)
         self._sip.respond(response)
 
     def answer(self, request: Request, status: int, reason: str | None = None) -> Response:
@@ -318,6 +332,7 @@ class Focus:
             if not is_allowed(policy, request.from_.uri.user, request.from_.uri.host.strip("[]")):
                 raise AccessDenied("Forbidden by the room's access policy")
         plan = self._negotiate(offer)
+        timer = self._session_timer_for(None, request)
         room = self._get_or_create_room(key)
         participant = Participant(
             id=secrets.token_hex(6),
@@ -328,7 +343,6 @@ class Focus:
             state=ParticipantState.ALERTING,
             transport=event.transport,
         )
-        timer = self._session_timer_for(participant, request)
         room.add(participant)
         task = self.spawn(
             self._accept_invite(event, room, participant, offer, plan, resources, timer),
@@ -338,11 +352,9 @@ class Focus:
 
     def _check_require(self, request: Request) -> None:
         required = {v.strip().lower() for v in request.headers.get_all("Require")}
-        unsupported = required - {"timer"}
+        unsupported = sorted(required - set(SUPPORTED_TAGS))
         if unsupported:
-            raise RemoteProtocolError(
-                "Bad Extension: " + ", ".join(sorted(unsupported)), status_hint=420
-            )
+            raise UnsupportedExtension(unsupported)
 
     def _split_body(self, request: Request) -> tuple[SessionDescription, list[str]]:
         """The SDP offer and, for RFC 5366 request-contained lists, the URIs to dial out."""
@@ -371,8 +383,8 @@ class Focus:
     ) -> None:
         request = event.request
         to_tag = secrets.token_hex(6)
+        audio = _first_audio(plan)
         try:
-            audio = _first_audio(plan)
             if audio is not None:
                 participant.audio = await self._start_audio(room, participant, audio)
             if self._config.sip.answer_delay:
@@ -383,11 +395,11 @@ class Focus:
                 self._sip.respond(ringing)
                 await asyncio.sleep(self._config.sip.answer_delay)
         except asyncio.CancelledError:
-            await self._discard(room, participant)
+            await self._discard(room, participant, had_audio=audio is not None)
             raise
         except Exception as exc:
             log.exception("cannot set up media")
-            await self._discard(room, participant)
+            await self._discard(room, participant, had_audio=audio is not None)
             self.reject(request, 500, f"Media setup failed: {exc}")
             return
         finally:
@@ -414,17 +426,19 @@ class Focus:
         for uri in resources:
             self.refer.dial_out(room, uri, referrer=participant.uri, report=None)
 
-    def _session_timer_for(self, participant: Participant, request: Request) -> SessionTimer | None:
+    def _session_timer_for(
+        self, participant: Participant | None, request: Request
+    ) -> SessionTimer | None:
         """RFC 4028 applies when the peer supports it or a proxy asked for it."""
         supported = {v.strip().lower() for v in request.headers.get_all("Supported")}
         if "timer" not in supported and "Session-Expires" not in request.headers:
             return None
-        return self.timers.negotiate(participant, request)
+        return self.timers.negotiate(participant.session_timer if participant else None, request)
 
     async def _start_audio(
         self, room: Room, participant: Participant, audio: AcceptedAudio
     ) -> AudioState:
-        state = AudioState(stream_id=f"{room.id}-{participant.id}")
+        state = AudioState(stream_id=_stream_id(room, participant))
         _apply_audio(state, audio)
         state.local_port = await self._media.add_stream(room.id, _spec(state))
         return state
@@ -446,19 +460,42 @@ class Focus:
             session_id=int(participant.id, 16),
             session_version=participant.sdp_version,
         )
+        participant.local_sdp = answer
         return answer.to_bytes()
 
-    async def _discard(self, room: Room, participant: Participant) -> None:
+    async def _discard(self, room: Room, participant: Participant, *, had_audio: bool) -> None:
+        """Undo a join that did not complete; the stream may exist even if `add_stream` was
+        interrupted (the worker got the command), so remove it by id."""
         room.remove(participant.id)
-        if participant.audio is not None:
-            await self._media.remove_stream(participant.audio.stream_id)
         self._maybe_remove_room(room)
+        if had_audio:
+            try:
+                await self._media.remove_stream(_stream_id(room, participant))
+            except Exception as exc:  # the worker may never have created it
+                log.debug("removing stream of %s: %s", participant.uri, exc)
 
     def _on_ack(self, request: Request) -> None:
         key = dialog_key(request)
         for server_key, waiting in list(self._awaiting_ack.items()):
             if waiting == key:
                 del self._awaiting_ack[server_key]
+        found = self._participants.get(key)
+        if found is None or not request.body:
+            return
+        room, participant = found
+        offer, participant.pending_offer = participant.pending_offer, None
+        if offer is None or participant.audio is None:
+            return
+        try:  # the answer to the offer we put in a 2xx (RFC 3264 7)
+            accepted = negotiate_answer(offer, SessionDescription.parse(request.body))
+        except SdpError as exc:
+            log.warning("bad SDP answer in ACK from %s: %s", participant.uri, exc.reason)
+            return
+        if accepted is None:
+            return
+        _apply_audio(participant.audio, accepted)
+        self.spawn(self._media.update_stream(_spec(participant.audio)), name="ack-answer")
+        self.room_changed(room)
 
     # -------------------------------------------------------------- re-INVITE
     def _start_reinvite(self, event: RequestReceived, room: Room, participant: Participant) -> None:
@@ -469,12 +506,22 @@ class Focus:
         if request.body:
             offer, _ = self._split_body(request)
         if offer is None:
-            # an UPDATE or re-INVITE without SDP only refreshes the session (RFC 4028 7.4)
+            # An UPDATE without SDP only refreshes the session (RFC 4028 7.4); a re-INVITE
+            # without an offer gets our current session as the offer, answered in the ACK
+            # (RFC 3261 14.2).
             timer = self._session_timer_for(participant, request)
             response = request.create_response(200)
             response.headers.set(
                 "Contact", self.contact_for(room, event.transport, event.source[0])
             )
+            if request.method == "INVITE" and participant.local_sdp is not None:
+                participant.sdp_version += 1
+                participant.local_sdp.origin = dataclasses.replace(
+                    participant.local_sdp.origin, session_version=str(participant.sdp_version)
+                )
+                participant.pending_offer = participant.local_sdp
+                response.headers.set("Content-Type", "application/sdp")
+                response.body = participant.local_sdp.to_bytes()
             if timer is not None:
                 self.timers.answer(participant, timer, response)
             self._sip.respond(response)
@@ -556,15 +603,20 @@ class Focus:
         bye = participant.dialog.create_request("BYE")
         return await self.send_in_dialog(participant.dialog, participant.transport, bye)
 
-    async def send_in_dialog(self, dialog: Dialog, transport: str, request: Request) -> Response:
-        """Send a request inside `dialog`; `transport` is used when the target names none."""
+    async def next_hop(self, dialog: Dialog, transport: str) -> tuple[Address, str]:
+        """Where in-dialog requests go (RFC 3261 12.2.1.1): the first Route or the remote
+        target; `transport` is used when that URI names none. Raises OSError."""
         target = _next_hop(dialog)
         transport = (target.param("transport") or transport).lower()
         port = target.port or _default_port(transport)
+        return await self._sip.resolve(target.host, port, transport), transport
+
+    async def send_in_dialog(self, dialog: Dialog, transport: str, request: Request) -> Response:
+        """Send a request inside `dialog` (a 503 response when the target cannot be resolved)."""
         try:
-            dest = await self._sip.resolve(target.host, port, transport)
+            dest, transport = await self.next_hop(dialog, transport)
         except OSError as exc:
-            log.warning("cannot resolve %s: %s", target, exc)
+            log.warning("cannot resolve %s: %s", _next_hop(dialog), exc)
             return request.create_response(503, "Cannot resolve target")
         return await self._sip.request(request, dest, transport)
 
@@ -619,6 +671,10 @@ class Focus:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=0.2)
+
+
+def _stream_id(room: Room, participant: Participant) -> str:
+    return f"{room.id}-{participant.id}"
 
 
 def _first_audio(plan: Any) -> AcceptedAudio | None:

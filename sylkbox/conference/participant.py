@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sylkbox.sdp import SessionDescription
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.session_timer import SessionTimer
 
@@ -65,6 +66,8 @@ class Participant:
     invited: bool = False
     nickname: str | None = None
     reinvite_pending: bool = False
+    local_sdp: SessionDescription | None = None  # our last answer (or offer)
+    pending_offer: SessionDescription | None = None  # our offer in a 2xx, answered in the ACK
     session_timer_handle: asyncio.TimerHandle | None = None
     muted: bool = False
 

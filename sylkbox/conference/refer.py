@@ -244,7 +244,11 @@ class ReferHandler:
         if response.contacts:
             participant.contact = str(response.contacts[0].uri)
         ack = dialog.create_ack(invite.cseq.seq)
-        self._sip.send_stateless(ack, dest, transport)
+        try:  # RFC 3261 13.2.2.4: the ACK follows the dialog's route set and target
+            ack_dest, ack_transport = await self._focus.next_hop(dialog, transport)
+        except OSError:
+            ack_dest, ack_transport = dest, transport
+        self._sip.send_stateless(ack, ack_dest, ack_transport)
         try:
             answer = SessionDescription.parse(response.body)
             accepted = negotiate_answer(self._offers.pop(participant.id), answer)

@@ -194,7 +194,9 @@ class SubscriptionManager:
         if sub.terminated:
             return []
         self._forget(sub)
-        return self._send(sub, sub.last_body or self._document(sub.room), terminated=reason)
+        # the final NOTIFY carries the newest state: a change may not have been sent yet
+        body = self._document(sub.room) if sub.dirty or not sub.last_body else sub.last_body
+        return self._send(sub, body, terminated=reason)
 
     def _forget(self, sub: ConferenceSubscription) -> None:
         sub.terminated = True

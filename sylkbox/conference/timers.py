@@ -28,10 +28,10 @@ class SessionTimers:
     def __init__(self, focus: Focus) -> None:
         self._focus = focus
 
-    def negotiate(self, participant: Participant, request: Request) -> SessionTimer:
+    def negotiate(self, current: SessionTimer | None, request: Request) -> SessionTimer:
         """Read an INVITE/UPDATE; raises `SessionIntervalTooSmallError` (422)."""
         config = self._focus.config.sip
-        timer = participant.session_timer or SessionTimer(
+        timer = current or SessionTimer(
             interval=config.session_expires, min_se=config.min_session_expires
         )
         timer.receive_request(request)

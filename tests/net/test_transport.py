@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sylkbox.sip.parser import ParserLimits
 
 from sylkbox.net import (
     Address,
@@ -19,6 +18,7 @@ from sylkbox.net import (
     TransportLimits,
     ensure_certificate,
 )
+from sylkbox.sip.parser import ParserLimits
 
 TIMEOUT = 5.0
 
