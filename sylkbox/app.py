@@ -194,22 +194,22 @@ def _hp(address: tuple[str, int]) -> str:
 async def run(config: Config) -> int:
     """Run until SIGINT or SIGTERM; shut down gracefully within the configured timeout."""
     server = Server(config)
-    try:
-        await server.start()
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        await server.stop()
-        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("cannot start: %s", exc)
+            await server.stop()
+            return 1
         await stop.wait()
+        log.info("shutting down")
+        await server.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        log.info("shutting down")
-        await server.stop()
     return 0

@@ -19,14 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
 
-__all__ = ["main"]
+__all__ = ["AgentProcess", "main", "spawn_agent"]
 
 _TRANSPORTS = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
@@ -95,7 +97,8 @@ class _Call(pj.Call):  # type: ignore[misc]
 
     def rtp_stats(self) -> dict[str, int]:
         """RTP packets received/sent on the audio stream (0 when there is none)."""
-        for index, media in enumerate(self.getInfo().media):
+        info = self.getInfo()  # keep the owner alive while iterating its SWIG vector
+        for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 rtcp = self.getStreamStat(index).rtcp
                 return {"rx_packets": int(rtcp.rxStat.pkt), "tx_packets": int(rtcp.txStat.pkt)}
@@ -165,15 +168,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while not call.disconnected:
             ep.libHandleEvents(20)
             now = time.monotonic()
-            if call.confirmed_at is None and now - start > args.answer_timeout:
-                if not hung_up:
-                    call.hangup(pj.CallOpParam(True))
-                    hung_up = True
-            elif call.confirmed_at is not None and not hung_up:
-                if time.time() - call.confirmed_at >= args.duration:
+            if call.confirmed_at is None:
+                due = now - start > args.answer_timeout
+            else:
+                due = time.time() - call.confirmed_at >= args.duration
+            if due and not hung_up:
+                if call.confirmed_at is not None:
                     summary.update(call.rtp_stats())
-                    call.hangup(pj.CallOpParam(True))
-                    hung_up = True
+                call.hangup(pj.CallOpParam(True))
+                hung_up = True
             if now - start > args.answer_timeout + args.duration + 10:
                 break  # the far end never answered our BYE/CANCEL: give up
         for _ in range(10):  # let the BYE/200 exchange finish
@@ -230,6 +233,101 @@ def main(argv: list[str] | None = None) -> int:
     summary = run(args)
     _emit("summary", **summary)
     return 0 if summary["confirmed"] else 1
+
+
+@dataclass
+class AgentProcess:
+    """A running agent process (started by `spawn_agent`); its stdout goes to a file."""
+
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    log_path: Path
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON events printed so far."""
+        out: list[dict[str, Any]] = []
+        for line in self.stdout_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def wait_event(self, name: str, timeout: float) -> dict[str, Any]:
+        """Block until the agent prints event `name`; AssertionError on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events():
+                if event["event"] == name:
+                    return event
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"pjsua agent: no {name!r} event; {self.diagnostics()}")
+
+    def finish(self, timeout: float) -> dict[str, Any]:
+        """Wait for the process to exit (kill it after `timeout`) and return its summary."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"pjsua agent did not exit; {self.diagnostics()}") from None
+        for event in self.events():
+            if event["event"] == "summary":
+                return event
+        raise AssertionError(f"pjsua agent printed no summary; {self.diagnostics()}")
+
+    def stop(self) -> None:
+        """Terminate the process (by its PID) if it still runs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def diagnostics(self) -> str:
+        """Exit code, stdout and the tail of the pjsip log, for assertion messages."""
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return (
+            f"exit={self.process.poll()} stdout={self.stdout_path.read_text(errors='replace')!r}"
+            f"\n--- pjsip log tail ---\n{log[-3000:]}"
+        )
+
+
+def spawn_agent(
+    workdir: Path,
+    name: str,
+    call: str,
+    *,
+    play: Path | None = None,
+    record: Path | None = None,
+    duration: float = 8.0,
+    transport: str = "udp",
+    codec: str = "PCMU",
+    answer_timeout: float = 10.0,
+) -> AgentProcess:
+    """Start one agent process; files go to `workdir/<name>.{out,log}`."""
+    stdout_path = workdir / f"{name}.out"
+    log_path = workdir / f"{name}.log"
+    argv = [
+        sys.executable, "-m", "tests.helpers.pjsua_agent",
+        "--call", call,
+        "--duration", str(duration),
+        "--transport", transport,
+        "--codec", codec,
+        "--answer-timeout", str(answer_timeout),
+        "--user", name,
+        "--display-name", name,
+        "--log-file", str(log_path),
+    ]
+    if play is not None:
+        argv += ["--play", str(play)]
+    if record is not None:
+        argv += ["--record", str(record)]
+    repo_root = Path(__file__).resolve().parents[2]
+    with stdout_path.open("wb") as out, (workdir / f"{name}.err").open("wb") as err:
+        process = subprocess.Popen(argv, stdout=out, stderr=err, cwd=repo_root)
+    return AgentProcess(process, stdout_path, log_path)
 
 
 if __name__ == "__main__":

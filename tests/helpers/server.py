@@ -94,7 +94,7 @@ def start_server(
     server = RunningServer(process, sip_port, tls_port, data_dir, log_path)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if "listening on" in server.log_text():
+        if "sylkbox.app: sylkbox " in server.log_text() and "listening on" in server.log_text():
             return server
         if process.poll() is not None:
             raise RuntimeError("sylkbox exited at start:\n" + server.log_text())
