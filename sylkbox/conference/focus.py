@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from sylkbox import __version__
+from sylkbox.conference.capabilities import ACCEPT, ALLOW, SERVER_NAME, SUPPORTED, SUPPORTED_TAGS
 from sylkbox.conference.errors import (
     AccessDenied,
     BadRequest,
@@ -55,15 +55,10 @@ from sylkbox.sip.session_timer import SessionIntervalTooSmallError, SessionTimer
 from sylkbox.sip.transaction import AckTimedOut, RequestCancelled, RequestReceived, ServerKey
 from sylkbox.sip.uri import SipUri
 
-__all__ = ["ALLOW", "Focus"]
+__all__ = ["Focus", "dialog_key"]
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE"
-ACCEPT = "application/sdp, application/conference-info+xml, message/sipfrag, multipart/mixed"
-SUPPORTED_TAGS = ("timer", "norefersub", "recipient-list-invite")
-SUPPORTED = ", ".join(SUPPORTED_TAGS)
-SERVER_NAME = f"sylkbox/{__version__}"
 
 _ERROR_STATUS: dict[type[FocusError], int] = {
     BadRequest: 400,

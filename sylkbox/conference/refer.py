@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sylkbox.conference.capabilities import ALLOW, SUPPORTED
 from sylkbox.conference.errors import BadRequest, NoAcceptableMedia, RoomNotFound
 from sylkbox.conference.media_port import MediaPort, StreamSpec
 from sylkbox.conference.participant import AudioState, Participant, ParticipantState
@@ -27,6 +28,7 @@ from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
 from sylkbox.sip.headers import Headers, NameAddr
 from sylkbox.sip.message import Request, Response
+from sylkbox.sip.session_timer import SessionTimer
 from sylkbox.sip.sipfrag import sipfrag_status
 from sylkbox.sip.transaction import RequestReceived
 from sylkbox.sip.uri import SipUri
@@ -241,6 +243,8 @@ class ReferHandler:
             return
         dialog = Dialog.from_uac(invite, response)
         participant.dialog = dialog
+        if participant.session_timer is not None:
+            participant.session_timer.receive_response(response)
         if response.contacts:
             participant.contact = str(response.contacts[0].uri)
         ack = dialog.create_ack(invite.cseq.seq)
@@ -266,6 +270,7 @@ class ReferHandler:
         await self._media.update_stream(_spec(audio))
         participant.state = ParticipantState.CONNECTED
         self._focus.add_participant_dialog(_key(dialog), room, participant)
+        self._focus.timers.arm(room, participant)
         log.info("%s joined %s (dialled out)", participant.uri, room.key)
         self._focus.room_changed(room)
         progress(200, "OK")
@@ -309,8 +314,14 @@ class ReferHandler:
         headers.add("Subject", f"Join conference request from {who}")
         if referred_by:
             headers.add("Referred-By", referred_by)
-        headers.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE")
-        headers.add("Supported", "timer")
+        headers.add("Allow", ALLOW)
+        headers.add("Supported", SUPPORTED)
+        sip = self._focus.config.sip
+        timer = SessionTimer(interval=sip.session_expires, min_se=sip.min_session_expires)
+        participant.session_timer = timer
+        for name, value in timer.request_headers():  # RFC 4028 7.1
+            if name != "Supported":
+                headers.add(name, value)
         headers.add("Content-Type", "application/sdp")
         return Request("INVITE", target, headers, offer.to_bytes())
 

@@ -323,3 +323,30 @@ async def test_close_terminates_refer_subscriptions(env: FocusEnv) -> None:
     assert (last.headers.get("Subscription-State") or "").startswith("terminated")
     code, _ = parse_sipfrag(last.body)
     assert code >= 300
+
+
+async def test_dial_out_runs_session_timers_as_uac(env: FocusEnv) -> None:
+    """RFC 4028 7.1 on our UAC side: the dial-out offers a session timer and, when the callee
+    makes us the refresher, the focus arms a refresh."""
+    env.sip.auto_reply["NOTIFY"] = 200
+    await refer_from_alice(env)
+    invite = dial_out(env)
+    assert invite.request.headers.get("Session-Expires") == "1800"
+    assert invite.request.headers.get("Min-SE") == "90"
+    assert "timer" in invite.request.headers.get_all("Supported")
+    offer = SessionDescription.parse(invite.request.body)
+    assert offer.media[0].media == "audio"
+    invite.reply(
+        200,
+        contact="<sip:carol@192.0.2.40:5060>",
+        body=audio_sdp("192.0.2.40", 30000),
+        content_type="application/sdp",
+        headers=[("Session-Expires", "120;refresher=uac"), ("Require", "timer")],
+    )
+    await drain()
+    [carol] = [
+        p for p in env.focus.rooms[ROOM_KEY].participants.values() if p.uri.startswith("sip:carol")
+    ]
+    assert carol.state is ParticipantState.CONNECTED
+    assert carol.session_timer is not None and carol.session_timer.we_refresh
+    assert carol.session_timer_handle is not None
