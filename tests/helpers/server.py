@@ -8,24 +8,30 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["RunningServer", "free_port", "start_server"]
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, *, both: bool = True) -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (the OS picks; we check the other protocol)."""
+def free_port(
+    kind: int = socket.SOCK_DGRAM,
+    *,
+    both: bool = True,
+    host: str = "127.0.0.1",
+    family: int = socket.AF_INET,
+) -> int:
+    """A port free for UDP and TCP on `host` (the OS picks; we check the other protocol)."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
+        with socket.socket(family, kind) as s:
+            s.bind((host, 0))
             port = int(s.getsockname()[1])
         if not both:
             return port
         other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
         try:
-            with socket.socket(socket.AF_INET, other) as s:
-                s.bind(("127.0.0.1", port))
+            with socket.socket(family, other) as s:
+                s.bind((host, port))
         except OSError:
             continue
         return port
@@ -39,11 +45,7 @@ class RunningServer:
     tls_port: int
     data_dir: Path
     log_path: Path
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def host(self) -> str:
-        return "127.0.0.1"
+    host: str = "127.0.0.1"
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -65,9 +67,11 @@ def start_server(
     config: str = "",
     media_ports: str | None = None,
     log_level: str = "debug",
+    bind: str = "127.0.0.1",
 ) -> RunningServer:
-    sip_port = free_port()
-    tls_port = free_port(socket.SOCK_STREAM, both=False)
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sip_port = free_port(host=bind, family=family)
+    tls_port = free_port(socket.SOCK_STREAM, both=False, host=bind, family=family)
     data_dir = tmp / "var"
     data_dir.mkdir(parents=True, exist_ok=True)
     if media_ports is None:
@@ -79,19 +83,28 @@ def start_server(
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "sylkbox", "run",
-            "--config", str(cfg),
-            "--data-dir", str(data_dir),
-            "--bind", "127.0.0.1",
-            "--sip-port", str(sip_port),
-            "--sip-tls-port", str(tls_port),
+            sys.executable,
+            "-m",
+            "sylkbox",
+            "run",
+            "--config",
+            str(cfg),
+            "--data-dir",
+            str(data_dir),
+            "--bind",
+            bind,
+            "--sip-port",
+            str(sip_port),
+            "--sip-tls-port",
+            str(tls_port),
             "--no-mdns",
-            "--log-level", log_level,
+            "--log-level",
+            log_level,
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
-    server = RunningServer(process, sip_port, tls_port, data_dir, log_path)
+    server = RunningServer(process, sip_port, tls_port, data_dir, log_path, bind)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if "sylkbox.app: sylkbox " in server.log_text() and "listening on" in server.log_text():

@@ -18,11 +18,12 @@ __all__ = ["UdpSipClient", "sdp_offer"]
 
 
 def sdp_offer(port: int, *, direction: str = "sendrecv", host: str = "127.0.0.1") -> str:
+    kind = "IP6" if ":" in host else "IP4"
     return (
         "v=0\r\n"
-        f"o=- 1 1 IN IP4 {host}\r\n"
+        f"o=- 1 1 IN {kind} {host}\r\n"
         "s=-\r\n"
-        f"c=IN IP4 {host}\r\n"
+        f"c=IN {kind} {host}\r\n"
         "t=0 0\r\n"
         f"m=audio {port} RTP/AVP 0 101\r\n"
         "a=rtpmap:101 telephone-event/8000\r\n"
@@ -39,16 +40,23 @@ class UdpSipClient:
     received: list[Request | Response] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in self.server[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((self.server[0], 0))  # loopback of the server's family
         self.port = self.sock.getsockname()[1]
+
+    @property
+    def host(self) -> str:
+        """Our address as written in a URI or Via (IPv6 in brackets, RFC 3261 25.1)."""
+        host = self.server[0]
+        return f"[{host}]" if ":" in host else host
 
     def close(self) -> None:
         self.sock.close()
 
     @property
     def aor(self) -> str:
-        return f"sip:{self.user}@127.0.0.1"
+        return f"sip:{self.user}@{self.host}"
 
     def request(
         self,
@@ -68,12 +76,12 @@ class UdpSipClient:
         ct = f"Content-Type: {content_type}\r\n" if content_type else ""
         text = (
             f"{method} {uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            f"Via: SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
             f'From: "{self.user.title()}" <{self.aor}>;tag={from_tag}\r\n'
             f"To: {to or '<' + uri + '>'}\r\n"
             f"Call-ID: {call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
-            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>\r\n"
+            f"Contact: <sip:{self.user}@{self.host}:{self.port}>\r\n"
             "Max-Forwards: 70\r\n"
             f"{headers}{ct}"
             f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
@@ -105,5 +113,11 @@ class UdpSipClient:
 
     def ack(self, uri: str, response: Response, *, cseq: int = 1) -> None:
         to = response.headers.get("To") or ""
-        self.request("ACK", uri, call_id=response.call_id, to=to, cseq=cseq,
-                     from_tag=response.from_.tag or "ft")
+        self.request(
+            "ACK",
+            uri,
+            call_id=response.call_id,
+            to=to,
+            cseq=cseq,
+            from_tag=response.from_.tag or "ft",
+        )
