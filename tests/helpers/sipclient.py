@@ -74,9 +74,10 @@ class UdpSipClient:
         """Send a request; return its Call-ID."""
         call_id = call_id or secrets.token_hex(8)
         ct = f"Content-Type: {content_type}\r\n" if content_type else ""
+        branch = "z9hG4bK" + secrets.token_hex(6)
         text = (
             f"{method} {uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            f"Via: SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport\r\n"
             f'From: "{self.user.title()}" <{self.aor}>;tag={from_tag}\r\n'
             f"To: {to or '<' + uri + '>'}\r\n"
             f"Call-ID: {call_id}\r\n"
