@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from enum import StrEnum
 from typing import Any
+
+from sylkbox.sdp.model import Direction
 
 __all__ = [
     "AddStream",
@@ -46,25 +47,7 @@ class ControlError(ValueError):
     """A control line that does not decode to a known, valid message."""
 
 
-class Direction(StrEnum):
-    """Media direction from our point of view (RFC 3264 section 5.1, RFC 4566 section 6)."""
-
-    SENDRECV = "sendrecv"
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    INACTIVE = "inactive"
-
-    @property
-    def sends(self) -> bool:
-        """We send the room mix to this stream."""
-        return self in (Direction.SENDRECV, Direction.SENDONLY)
-
-    @property
-    def receives(self) -> bool:
-        """We accept RTP from this stream (for timeout, DTMF and latching)."""
-        return self in (Direction.SENDRECV, Direction.RECVONLY)
-
-
+# One Direction type for SDP and media: in control messages it is always our side's.
 def _check_port(name: str, value: int, *, allow_zero: bool) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int")
