@@ -4,8 +4,8 @@
 #   scripts/system-deps.sh test   packages needed by the test suite (real peers, audio tools)
 set -euo pipefail
 what=${1:-run}
-run_pkgs=(python3-venv ca-certificates)
-test_pkgs=(sip-tester baresip linphone-cli espeak-ng sox iproute2 libxml2-utils)
+run_pkgs=(python3-venv ca-certificates libopus0 espeak-ng)
+test_pkgs=(sip-tester baresip linphone-cli sox iproute2 libxml2-utils)
 case "$what" in
   run) pkgs=("${run_pkgs[@]}") ;;
   test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
