@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test test-all lint bench clean system-deps-run system-deps-test
+.PHONY: run test test-long lint bench bench-audio clean system-deps-run system-deps-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: system-deps-run $(STAMP)
 test: system-deps-test $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
+# the 2-minute impairment call and other long checks (not part of `make test`)
+test-long: system-deps-test $(STAMP)
+	SYLKBOX_LONG=1 $(PY) -m pytest -q tests/interop/test_impairment.py $(ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sylkbox tests bench
 	$(VENV)/bin/mypy
@@ -32,6 +36,11 @@ lint: $(STAMP)
 
 bench: system-deps-test $(STAMP)
 	$(PY) bench/sip_load.py $(ARGS)
+
+bench-audio: system-deps-test $(STAMP)
+	$(PY) bench/audio_capacity.py
+	$(PY) bench/audio_latency.py
+	$(PY) bench/audio_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
