@@ -19,7 +19,8 @@ from sylkbox import __version__
 from sylkbox.conference.focus import Focus
 from sylkbox.conference.media_port import StreamSpec
 from sylkbox.config import Config
-from sylkbox.media.control import AddStream, Direction, UpdateStream
+from sylkbox.media.control import AddStream, Direction, PlayPrompt, UpdateStream
+from sylkbox.media.prompts import ensure_prompts
 from sylkbox.media.supervisor import MediaSupervisor
 from sylkbox.net.certs import ensure_certificate
 from sylkbox.net.sip_endpoint import SipEndpoint
@@ -54,7 +55,8 @@ class MediaAdapter:
                 clock_rate=spec.clock_rate,
                 telephone_event_pt=spec.telephone_event_pt,
                 direction=Direction(spec.direction),
-                room_rate=self._room_rate,
+                room_rate=spec.room_rate or self._room_rate,
+                srtp=spec.srtp,
             )
         )
 
@@ -69,11 +71,20 @@ class MediaAdapter:
                 clock_rate=spec.clock_rate,
                 telephone_event_pt=spec.telephone_event_pt,
                 direction=Direction(spec.direction),
+                srtp=spec.srtp,
             )
         )
 
     async def remove_stream(self, stream_id: str) -> None:
         await self._supervisor.remove_stream(stream_id)
+
+    async def set_mute(self, stream_id: str, muted: bool) -> None:
+        await self._supervisor.set_mute(stream_id, muted)
+
+    def play_prompt(self, room_id: str, prompt: str, stream_id: str | None = None) -> None:
+        self._supervisor.play_prompt(
+            PlayPrompt(room_id=room_id, prompt=prompt, stream_id=stream_id)
+        )
 
 
 def _advertised_address(config: Config) -> str:
@@ -136,8 +147,15 @@ class Server:
         self._transports = transports
         self._endpoint = endpoint
         low, high = config.media.port_bounds
+        prompts_dir = None
+        if config.media.prompts:  # espeak-ng at first start (and when its version changes)
+            prompts_dir = await asyncio.to_thread(ensure_prompts, config.data_dir / "prompts")
         media = MediaSupervisor(
-            port_range=(low, high), rtp_timeout=config.media.rtp_timeout, python=sys.executable
+            port_range=(low, high),
+            rtp_timeout=config.media.rtp_timeout,
+            python=sys.executable,
+            prompts_dir=prompts_dir,
+            alone=config.media.alone,
         )
         await media.start()
         self._media = media

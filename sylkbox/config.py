@@ -35,9 +35,17 @@ __all__ = [
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 ACCESS_POLICIES = ("allow,deny", "deny,allow")
-# codec names accepted in `[media] codecs`, with their SDP rtpmap (RFC 3551)
-CODEC_RTPMAPS = {"PCMU": "PCMU/8000", "PCMA": "PCMA/8000"}
+# codec names accepted in `[media] codecs`, with their SDP rtpmap (RFC 3551; Opus: RFC 7587 7,
+# always 48000/2 in SDP; G.722: RFC 3551 4.5.2, 8000 in SDP for 16 kHz audio). The default
+# order is our preference when we offer (dial-out); answers follow the offerer's order.
+CODEC_RTPMAPS = {
+    "opus": "opus/48000/2",
+    "G722": "G722/8000",
+    "PCMU": "PCMU/8000",
+    "PCMA": "PCMA/8000",
+}
 SUPPORTED_CODECS = tuple(CODEC_RTPMAPS)
+ROOM_SAMPLE_RATES = (16000, 48000)
 
 
 class ConfigError(Exception):
@@ -99,6 +107,13 @@ def _codecs(value: tuple[str, ...]) -> str | None:
     return _check(len(value) > 0, "must list at least one codec")
 
 
+def _room_sample_rate(value: int) -> str | None:
+    return _check(
+        value == 0 or value in ROOM_SAMPLE_RATES,
+        "must be 16000 or 48000 (or 0 for the [media] sample_rate)",
+    )
+
+
 def _port_range(value: str) -> str | None:
     low, sep, high = value.partition("-")
     if not sep or not low.isdigit() or not high.isdigit():
@@ -149,7 +164,16 @@ class MediaConfig:
     port_range: str = field(default="50000-50999", metadata=_validated(_port_range))
     rtp_timeout: int = field(default=30, metadata=_validated(_non_negative))
     codecs: tuple[str, ...] = field(default=SUPPORTED_CODECS, metadata=_validated(_codecs))
-    sample_rate: int = field(default=16000, metadata=_validated(_one_of_int(16000, 48000)))
+    sample_rate: int = field(default=16000, metadata=_validated(_one_of_int(*ROOM_SAMPLE_RATES)))
+    # SRTP with SDES (RFC 4568): "optional" answers SRTP when offered (RTP/SAVP, or RTP/AVP
+    # with a=crypto as Blink does), "required" refuses plain RTP (488), "disabled" never uses it
+    srtp: str = field(
+        default="optional", metadata=_validated(_one_of("optional", "required", "disabled"))
+    )
+    # Room prompts: a join tone for everyone, "you are the only participant" (espeak-ng) to a
+    # lone joiner, *6 confirmation tones; `alone` is what a lone participant hears.
+    prompts: bool = True
+    alone: str = field(default="music", metadata=_validated(_one_of("music", "silence")))
 
     @property
     def port_bounds(self) -> tuple[int, int]:
@@ -166,6 +190,12 @@ class RoomPolicy:
     deny: tuple[str, ...] = ()
     max_participants: int = field(default=0, metadata=_validated(_non_negative))
     persistent: bool = False
+    # mixing rate of the room (Hz); 0: `[media] sample_rate`
+    sample_rate: int = field(default=0, metadata=_validated(_room_sample_rate))
+
+    def mixing_rate(self, media: MediaConfig) -> int:
+        """The room's mixing rate: its own `sample_rate`, else the `[media]` one."""
+        return self.sample_rate or media.sample_rate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -115,3 +115,33 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("sylkbox 0.1.0")
+
+
+def test_codec_defaults_and_order() -> None:
+    media = Config().media
+    assert media.codecs == ("opus", "G722", "PCMU", "PCMA")
+    assert media.sample_rate == 16000
+    config = parse_config({"media": {"codecs": ["PCMA", "G722"], "sample_rate": 48000}})
+    assert config.media.codecs == ("PCMA", "G722")
+    assert config.media.sample_rate == 48000
+    with pytest.raises(ConfigError) as info:
+        parse_config({"media": {"codecs": ["opus", "G729"], "sample_rate": 44100}})
+    assert {key for key, _ in info.value.problems} == {"media.codecs", "media.sample_rate"}
+
+
+def test_room_sample_rate_override() -> None:
+    config = parse_config(
+        {
+            "media": {"sample_rate": 16000},
+            "rooms": {"music@example.com": {"sample_rate": 48000}, "talk@example.com": {}},
+        }
+    )
+    rooms = config.conference
+    assert rooms.policy_for("music@example.com").mixing_rate(config.media) == 48000
+    assert rooms.policy_for("talk@example.com").mixing_rate(config.media) == 16000
+    assert rooms.policy_for("other@example.com").mixing_rate(config.media) == 16000
+    wide = parse_config({"conference": {"sample_rate": 48000}})
+    assert wide.conference.policy_for("x@y").mixing_rate(wide.media) == 48000
+    with pytest.raises(ConfigError) as info:
+        parse_config({"rooms": {"a@b": {"sample_rate": 8000}}})
+    assert info.value.problems[0][0] == 'rooms."a@b".sample_rate'

@@ -37,7 +37,14 @@ from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import Address, SipPort
 from sylkbox.conference.timers import SessionTimers
 from sylkbox.config import CODEC_RTPMAPS, Config
-from sylkbox.media.control import Dtmf, MediaEvent, RtpTimeout, StreamFailed
+from sylkbox.media.control import (
+    Dtmf,
+    MediaEvent,
+    RtpTimeout,
+    SrtpParams,
+    StreamFailed,
+    StreamStats,
+)
 from sylkbox.sdp import (
     AcceptedAudio,
     Capabilities,
@@ -48,6 +55,7 @@ from sylkbox.sdp import (
     negotiate_answer,
 )
 from sylkbox.sdp import NoAcceptableMedia as SdpNoAcceptableMedia
+from sylkbox.sdp.crypto import SUITE_KEY_SALT_LENGTHS, SrtpPolicy, new_inline_key
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
 from sylkbox.sip.message import Request, Response
@@ -75,6 +83,8 @@ _ERROR_STATUS: dict[type[FocusError], int] = {
 }
 
 DialogKey = tuple[str, str, str]  # call-id, local tag, remote tag
+DTMF_MUTE_WINDOW = 2.0
+"""'*' then '6' (RFC 4733 events) within this many seconds toggles the sender's mute."""
 
 
 def dialog_key(request: Request) -> DialogKey:
@@ -96,6 +106,9 @@ class Focus:
         self._awaiting_ack: dict[ServerKey, DialogKey] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._capabilities = Capabilities.from_names(CODEC_RTPMAPS[n] for n in config.media.codecs)
+        self._capabilities = dataclasses.replace(
+            self._capabilities, srtp=SrtpPolicy(config.media.srtp)
+        )
         # late imports keep the module graph acyclic: they need Focus's helpers
         from sylkbox.conference.refer import ReferHandler
         from sylkbox.conference.subscriptions import SubscriptionManager
@@ -417,6 +430,7 @@ class Focus:
         self._sip.respond(response)
         self.timers.arm(room, participant)
         log.info("%s joined %s (%d connected)", participant.uri, room.key, room.connected_count)
+        self._announce_join(room, participant)
         self.room_changed(room)
         for uri in resources:
             self.refer.dial_out(room, uri, referrer=participant.uri, report=None)
@@ -435,7 +449,9 @@ class Focus:
     ) -> AudioState:
         state = AudioState(stream_id=_stream_id(room, participant))
         _apply_audio(state, audio)
-        state.local_port = await self._media.add_stream(room.id, _spec(state))
+        rate = room.policy.mixing_rate(self._config.media)
+        spec = dataclasses.replace(_spec(state), room_rate=rate)
+        state.local_port = await self._media.add_stream(room.id, spec)
         return state
 
     def _build_answer(
@@ -443,9 +459,14 @@ class Focus:
     ) -> bytes:
         host, _ = self._sip.contact_host("udp", peer_host)
         ports = {}
+        keys = {}
         for decision in plan.decisions:
             if isinstance(decision, AcceptedAudio) and participant.audio is not None:
                 ports[decision.index] = participant.audio.local_port
+                if participant.audio.local_key is not None:
+                    keys[decision.index] = participant.audio.local_key
+                log.debug("answer to %s: %s %s, SRTP %s", participant.uri, decision.profile,
+                          decision.codec.name, participant.audio.srtp_suite or "no")
         participant.sdp_version += 1
         answer = build_answer(
             offer,
@@ -454,6 +475,7 @@ class Focus:
             local_ports=ports,
             session_id=int(participant.id, 16),
             session_version=participant.sdp_version,
+            local_keys=keys,
         )
         participant.local_sdp = answer
         return answer.to_bytes()
@@ -632,11 +654,54 @@ class Focus:
             case Dtmf():
                 found = self._participant_by_stream(event.stream_id)
                 if found is not None:
-                    log.info("DTMF %s from %s", event.digit, found[1].uri)
+                    self._on_dtmf(*found, event.digit)
             case StreamFailed():
                 log.warning("media stream %s failed: %s", event.stream_id, event.reason)
+            case StreamStats():
+                found = self._participant_by_stream(event.stream_id)
+                if found is not None and found[1].audio is not None:
+                    found[1].audio.stats = event
             case _:
                 pass
+
+    def _on_dtmf(self, room: Room, participant: Participant, digit: str) -> None:
+        """RFC 4733 key presses: '*' followed by '6' within `DTMF_MUTE_WINDOW` toggles the
+        sender's own mute; any other key cancels a pending '*'."""
+        log.info("DTMF %s from %s", digit, participant.uri)
+        now = asyncio.get_running_loop().time()
+        star, participant.dtmf_star_at = participant.dtmf_star_at, None
+        if digit == "*":
+            participant.dtmf_star_at = now
+        elif digit == "6" and star is not None and now - star <= DTMF_MUTE_WINDOW:
+            self.set_muted(room, participant, not participant.muted)
+
+    def set_muted(self, room: Room, participant: Participant, muted: bool) -> None:
+        """Mute (not heard by the others, still hears the room) or unmute a participant;
+        the participant hears a confirmation tone, subscribers see muted-via-focus."""
+        if participant.audio is None or participant.muted == muted:
+            return
+        participant.muted = muted
+        stream_id = participant.audio.stream_id
+        log.info("%s %s in %s", participant.uri, "muted" if muted else "unmuted", room.key)
+        self.spawn(self._media.set_mute(stream_id, muted), name=f"mute-{participant.id}")
+        if self._config.media.prompts:
+            self._media.play_prompt(room.id, "muted" if muted else "unmuted", stream_id)
+        self.room_changed(room)
+
+    def _announce_join(self, room: Room, participant: Participant) -> None:
+        """Join tone to everyone when someone joins others; a lone joiner is told privately
+        that they are the only participant."""
+        if participant.audio is None or not self._config.media.prompts:
+            return
+        others = any(
+            p is not participant and p.audio is not None
+            and p.state is ParticipantState.CONNECTED
+            for p in room.participants.values()
+        )
+        if others:
+            self._media.play_prompt(room.id, "join")
+        else:
+            self._media.play_prompt(room.id, "alone", participant.audio.stream_id)
 
     def _participant_by_stream(self, stream_id: str) -> tuple[Room, Participant] | None:
         for room in self._rooms.values():
@@ -685,6 +750,28 @@ def _apply_audio(state: AudioState, audio: AcceptedAudio) -> None:
         state.remote_host, state.remote_port = audio.remote_address
     state.local_direction = audio.local_direction
     state.remote_on_hold = audio.on_hold
+    _apply_srtp(state, audio)
+
+
+def _apply_srtp(state: AudioState, audio: AcceptedAudio) -> None:
+    """SDES keys (RFC 4568): the remote's from its a=crypto; ours from our own offer's line
+    (dial-out), else kept across re-INVITEs unless the suite or the remote's key changed
+    (RFC 4568 7.1.4 lets the answerer keep its key), else fresh (RFC 4568 6.1)."""
+    crypto = audio.crypto
+    if crypto is None:
+        state.srtp_suite = state.local_key = state.remote_key = None
+        return
+    if audio.local_crypto is not None:
+        local = audio.local_crypto.key
+    elif (
+        state.local_key is not None
+        and state.srtp_suite == crypto.suite
+        and state.remote_key == crypto.key
+    ):
+        local = state.local_key
+    else:
+        local = new_inline_key(SUITE_KEY_SALT_LENGTHS[crypto.suite])
+    state.srtp_suite, state.local_key, state.remote_key = crypto.suite, local, crypto.key
 
 
 def _spec(state: AudioState) -> StreamSpec:
@@ -698,6 +785,15 @@ def _spec(state: AudioState) -> StreamSpec:
         clock_rate=state.clock_rate,
         telephone_event_pt=state.telephone_event_pt,
         direction=state.local_direction,
+        srtp=_srtp_params(state),
+    )
+
+
+def _srtp_params(state: AudioState) -> SrtpParams | None:
+    if state.srtp_suite is None or state.local_key is None or state.remote_key is None:
+        return None
+    return SrtpParams(
+        suite=state.srtp_suite, local_key=state.local_key, remote_key=state.remote_key
     )
 
 

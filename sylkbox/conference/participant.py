@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sylkbox.media.control import StreamStats
 from sylkbox.sdp import SessionDescription
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.session_timer import SessionTimer
@@ -46,6 +47,11 @@ class AudioState:
     remote_port: int | None = None
     local_direction: str = "sendrecv"
     remote_on_hold: bool = False
+    # SRTP (SDES, RFC 4568): suite and base64 master key || salt of each side; never in repr
+    srtp_suite: str | None = None
+    local_key: str | None = field(default=None, repr=False)
+    remote_key: str | None = field(default=None, repr=False)
+    stats: StreamStats | None = None  # the worker's latest RTCP figures (for the web UI)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,7 +75,8 @@ class Participant:
     local_sdp: SessionDescription | None = None  # our last answer (or offer)
     pending_offer: SessionDescription | None = None  # our offer in a 2xx, answered in the ACK
     session_timer_handle: asyncio.TimerHandle | None = None
-    muted: bool = False
+    muted: bool = False  # self-muted with *6 (RFC 4575 endpoint status muted-via-focus)
+    dtmf_star_at: float | None = None  # monotonic time of the last '*' key, for *6
 
     @property
     def on_hold(self) -> bool:
@@ -79,5 +86,7 @@ class Participant:
     @property
     def status(self) -> str:
         if self.state is ParticipantState.CONNECTED:
-            return "on-hold" if self.on_hold else "connected"
+            if self.on_hold:
+                return "on-hold"
+            return "muted-via-focus" if self.muted else "connected"
         return str(self.state.value)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from sylkbox.conference.refer_to import BadReferTo, parse_refer_to
 from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import SipPort
 from sylkbox.sdp import SdpError, SessionDescription, build_offer, negotiate_answer
+from sylkbox.sdp.crypto import SrtpPolicy, offer_lines
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
 from sylkbox.sip.headers import Headers, NameAddr
@@ -214,7 +215,10 @@ class ReferHandler:
         self._focus.room_changed(room)
         audio = AudioState(stream_id=f"{room.id}-{participant.id}")
         try:
-            audio.local_port = await self._media.add_stream(room.id, _placeholder(audio))
+            rate = room.policy.mixing_rate(self._focus.config.media)
+            audio.local_port = await self._media.add_stream(
+                room.id, replace(_placeholder(audio), room_rate=rate)
+            )
         except Exception as exc:
             log.exception("media for dial-out failed")
             room.remove(participant.id)
@@ -294,6 +298,7 @@ class ReferHandler:
             audio_port=participant.audio.local_port,
             session_id=int(participant.id, 16),
             session_version=1,
+            crypto=() if self._focus.capabilities.srtp is SrtpPolicy.DISABLED else offer_lines(),
         )
         self._offers[participant.id] = offer
         headers = Headers()

@@ -19,6 +19,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from sylkbox.sdp.crypto import SUITE_KEY_SALT_LENGTHS, CryptoParseError, KeyParam
 from sylkbox.sdp.model import Direction
 
 __all__ = [
@@ -27,15 +28,21 @@ __all__ = [
     "ControlMessage",
     "Direction",
     "Dtmf",
+    "GetStats",
     "MediaCommand",
     "MediaEvent",
+    "PlayPrompt",
     "RemoveStream",
     "RtpTimeout",
+    "SetMute",
     "Shutdown",
+    "SrtpParams",
     "StreamAdded",
     "StreamFailed",
     "StreamRemoved",
+    "StreamStats",
     "StreamUpdated",
+    "TickStats",
     "UpdateStream",
     "WorkerReady",
     "from_json",
@@ -82,6 +89,40 @@ class MediaEvent(ControlMessage):
     """Worker -> main process."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class SrtpParams:
+    """SRTP keying of a stream (SDES, RFC 4568; RFC 3711): the crypto-suite and the base64
+    master key || salt we protect with (our a=crypto) and the remote unprotects with (its
+    a=crypto).  The keys never appear in ``repr`` (nor in logs)."""
+
+    suite: str
+    local_key: str
+    remote_key: str
+
+    def __post_init__(self) -> None:
+        length = SUITE_KEY_SALT_LENGTHS.get(self.suite)
+        if length is None:
+            raise ValueError(f"unsupported SRTP suite {self.suite!r}")
+        for name in ("local_key", "remote_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string")
+            try:
+                ok = len(KeyParam(key_salt=value).key_bytes) == length
+            except CryptoParseError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} must be {length} bytes of base64")  # no key text
+
+    def __repr__(self) -> str:
+        return f"SrtpParams(suite={self.suite!r}, local_key=<hidden>, remote_key=<hidden>)"
+
+
+def _check_srtp(value: SrtpParams | None) -> None:
+    if value is not None and not isinstance(value, SrtpParams):
+        raise TypeError("srtp must be SrtpParams or None")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AddStream(MediaCommand):
     """Create an RTP stream in a room. ``local_port`` asks for a specific (even) port, as
@@ -100,6 +141,8 @@ class AddStream(MediaCommand):
     telephone_event_pt: int | None
     direction: Direction
     room_rate: int = 16000
+    srtp: SrtpParams | None = None
+    muted: bool = False  # kept by the supervisor across worker restarts (SetMute)
 
     def __post_init__(self) -> None:
         _check_str("room_id", self.room_id)
@@ -116,6 +159,7 @@ class AddStream(MediaCommand):
             raise TypeError("direction must be a Direction")
         if self.clock_rate <= 0 or self.room_rate not in (8000, 16000, 32000, 48000):
             raise ValueError("bad clock_rate or room_rate")
+        _check_srtp(self.srtp)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +174,7 @@ class UpdateStream(MediaCommand):
     clock_rate: int
     telephone_event_pt: int | None
     direction: Direction
+    srtp: SrtpParams | None = None  # None: plain RTP from now on
 
     def __post_init__(self) -> None:
         _check_str("stream_id", self.stream_id)
@@ -142,6 +187,7 @@ class UpdateStream(MediaCommand):
             raise TypeError("direction must be a Direction")
         if self.clock_rate <= 0:
             raise ValueError("bad clock_rate")
+        _check_srtp(self.srtp)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,8 +199,50 @@ class RemoveStream(MediaCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetMute(MediaCommand):
+    """Mute or unmute a stream in the room mix: a muted stream is not heard by the others
+    but still hears the room (answered by ``StreamUpdated``)."""
+
+    stream_id: str
+    muted: bool
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+        if not isinstance(self.muted, bool):
+            raise TypeError("muted must be a bool")
+
+
+PROMPT_NAMES = ("join", "alone", "muted", "unmuted")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayPrompt(MediaCommand):
+    """Play a prompt (see ``media.prompts``) in a room: to every stream of the room when
+    ``stream_id`` is None, else privately to that stream only, mixed on top of what it
+    hears. Not answered; an unknown room, stream or prompt is logged and ignored."""
+
+    room_id: str
+    prompt: str
+    stream_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_str("room_id", self.room_id)
+        if self.prompt not in PROMPT_NAMES:
+            raise ValueError(f"unknown prompt {self.prompt!r}")
+        if self.stream_id is not None:
+            _check_str("stream_id", self.stream_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Shutdown(MediaCommand):
     """Close every stream and exit."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStats(MediaCommand):
+    """Ask for the mixer clock's :class:`TickStats` now; ``reset`` starts a new window."""
+
+    reset: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,11 +307,66 @@ class Dtmf(MediaEvent):
         _check_str("digit", self.digit)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickStats(MediaEvent):
+    """Health of the 20 ms mixer clock since the last reset (a window of ticks).
+
+    Tick *k* of a window has the deadline ``t0 + k * 20 ms``. It is *late* when it starts
+    more than 5 ms after its deadline, or when its processing (``tick``) takes longer than
+    the 20 ms budget; ticks skipped because the clock fell too far behind count as ticks
+    and as late. ``max_late_ms`` is the largest start lateness, ``mean_tick_ms`` and
+    ``p99_tick_ms`` the processing time per tick.
+    """
+
+    ticks: int
+    late_ticks: int
+    max_late_ms: float
+    mean_tick_ms: float
+    p99_tick_ms: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.late_ticks <= self.ticks:
+            raise ValueError("late_ticks must be within 0..ticks")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamStats(MediaEvent):
+    """Reception and playout figures of one stream, sent with each of its RTCP reports.
+
+    Ours (RFC 3550 appendix A.3, A.8): ``packets_lost`` cumulative, ``fraction_lost`` over
+    the last reporting interval (0..1), ``jitter_ms`` the interarrival jitter. The peer's,
+    from its reports about our stream (6.4): ``remote_*``, and ``rtt_ms`` from LSR/DLSR
+    (6.4.1); ``None`` until a report arrives. Playout: late and duplicate packets dropped,
+    frames lost at playout (concealed), of which ``frames_recovered`` by in-band FEC, and
+    the jitter buffer's target delay."""
+
+    stream_id: str
+    packets_received: int
+    packets_lost: int
+    fraction_lost: float
+    jitter_ms: float
+    rtt_ms: float | None = None
+    remote_packets_lost: int | None = None
+    remote_fraction_lost: float | None = None
+    remote_jitter_ms: float | None = None
+    packets_late: int = 0
+    packets_duplicate: int = 0
+    frames_concealed: int = 0
+    frames_recovered: int = 0
+    playout_delay_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_str("stream_id", self.stream_id)
+        if not 0.0 <= self.fraction_lost <= 1.0:
+            raise ValueError(f"fraction_lost out of 0..1: {self.fraction_lost}")
+
+
 _TYPES: dict[str, type[ControlMessage]] = {
     cls.__name__: cls
     for cls in (
         AddStream, UpdateStream, RemoveStream, Shutdown,
         WorkerReady, StreamAdded, StreamUpdated, StreamRemoved, StreamFailed, RtpTimeout, Dtmf,
+        GetStats, TickStats, SetMute, PlayPrompt, StreamStats,
     )
 }
 
@@ -247,6 +390,8 @@ def from_json(line: str | bytes) -> ControlMessage:
             raise ControlError(f"unknown fields for {cls.__name__}: {set(data) - names}")
         if "direction" in data:
             data["direction"] = Direction(data["direction"])
+        if isinstance(data.get("srtp"), dict):
+            data["srtp"] = SrtpParams(**data["srtp"])
         return cls(**data)
     except ControlError:
         raise

@@ -25,7 +25,9 @@ from sylkbox.media.control import (
     ControlError,
     MediaCommand,
     MediaEvent,
+    PlayPrompt,
     RemoveStream,
+    SetMute,
     Shutdown,
     StreamAdded,
     StreamFailed,
@@ -76,7 +78,11 @@ class MediaSupervisor:
         start_timeout: float = 10.0,
         event_queue_size: int = 1024,
         log_level: str = "INFO",
+        prompts_dir: Path | None = None,
+        alone: str = "silence",
     ) -> None:
+        self.prompts_dir = prompts_dir
+        self.alone = alone
         self.port_range = port_range
         self.rtp_timeout = rtp_timeout
         self.python = python
@@ -176,6 +182,7 @@ class MediaSupervisor:
             clock_rate=command.clock_rate,
             telephone_event_pt=command.telephone_event_pt,
             direction=command.direction,
+            srtp=command.srtp,
         )
         try:
             await self._request(command.stream_id, command)
@@ -183,6 +190,20 @@ class MediaSupervisor:
             if command.stream_id in self._streams:
                 self._streams[command.stream_id] = previous
             raise
+
+    async def set_mute(self, stream_id: str, muted: bool) -> None:
+        """Mute or unmute a stream in its room's mix (kept across worker restarts)."""
+        await self._ready.wait()
+        previous = self._streams.get(stream_id)
+        if previous is None:
+            raise StreamError(stream_id, "unknown stream_id")
+        self._streams[stream_id] = replace(previous, muted=muted)
+        await self._request(stream_id, SetMute(stream_id=stream_id, muted=muted))
+
+    def play_prompt(self, command: PlayPrompt) -> None:
+        """Start a prompt in the worker (fire and forget; not replayed after a restart)."""
+        if self._ready.is_set():
+            self._write(command)
 
     async def remove_stream(self, stream_id: str) -> None:
         """Remove a stream (idempotent)."""
@@ -245,6 +266,8 @@ class MediaSupervisor:
             "--port-range", f"{low}-{high}",
             "--rtp-timeout", str(self.rtp_timeout),
             "--log-level", self.log_level,
+            "--alone", self.alone,
+            *(("--prompts-dir", str(self.prompts_dir)) if self.prompts_dir else ()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,

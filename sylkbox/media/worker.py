@@ -4,7 +4,7 @@ Run as ``python -m sylkbox.media.worker --port-range 50000-50999 --rtp-timeout 3
 Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout (see
 ``control``), logs go to stderr. End of stdin (the main process went away) shuts the worker
 down. Each stream binds RTP on an even port and RTCP on the next odd one (RFC 3550 section
-11); RTCP is only drained for now, and counts as a sign of life.
+11); each stream sends SR/RR + SDES about every 5 s and emits ``StreamStats`` with it.
 """
 
 from __future__ import annotations
@@ -15,22 +15,31 @@ import contextlib
 import logging
 import socket
 import sys
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sylkbox.media.codecs import CodecRegistry, UnknownCodecError, default_registry
+import numpy as np
+import numpy.typing as npt
+
+from sylkbox.media.codecs import Codec, CodecRegistry, UnknownCodecError, default_registry
 from sylkbox.media.control import (
     AddStream,
     ControlError,
+    GetStats,
     MediaCommand,
     MediaEvent,
+    PlayPrompt,
     RemoveStream,
     RtpTimeout,
+    SetMute,
     Shutdown,
     StreamAdded,
     StreamFailed,
     StreamRemoved,
     StreamUpdated,
+    TickStats,
     UpdateStream,
     WorkerReady,
     from_json,
@@ -38,16 +47,72 @@ from sylkbox.media.control import (
 )
 from sylkbox.media.control import Dtmf as DtmfEvent
 from sylkbox.media.mixer import RoomMixer
+from sylkbox.media.prompts import Playout, PromptLibrary
+from sylkbox.media.resample import Resampler
 from sylkbox.media.rtp import is_rtcp
+from sylkbox.media.srtp import SrtpContext, SrtpError
 from sylkbox.media.stream import Address, Stream, StreamParams
 
-__all__ = ["MediaWorker", "PortAllocator", "main", "parse_port_range"]
+__all__ = ["MediaWorker", "PortAllocator", "TickMeter", "main", "parse_port_range"]
 
 logger = logging.getLogger(__name__)
 
 PTIME = 0.02
 MAX_LAG = 0.2
+SRTP_LOG_INTERVAL = 10.0
+"""At most one log line per stream this often (seconds) about packets failing SRTP checks."""
 """When the clock falls this far behind (seconds), skip ticks instead of catching up."""
+LATE_START = 0.005
+"""A tick that starts more than this after its deadline (seconds) is late."""
+MAX_TICK_SAMPLES = 60_000
+"""Processing times kept per statistics window (20 minutes of ticks)."""
+
+
+class TickMeter:
+    """Mixer clock statistics over a window of ticks (see ``control.TickStats``).
+
+    A tick is late when it starts more than ``LATE_START`` after its deadline or when its
+    processing takes longer than one ptime; skipped ticks count as late ticks.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.ticks = 0
+        self.late_ticks = 0
+        self.max_late = 0.0
+        self._durations: list[float] = []
+
+    def record(self, lateness: float, duration: float) -> None:
+        """One tick that started ``lateness`` s after its deadline and ran ``duration`` s."""
+        self.ticks += 1
+        if lateness > LATE_START or duration > PTIME:
+            self.late_ticks += 1
+        self.max_late = max(self.max_late, lateness)
+        if len(self._durations) < MAX_TICK_SAMPLES:
+            self._durations.append(duration)
+
+    def skipped(self, count: int, lateness: float) -> None:
+        """``count`` ticks never ran because the clock was ``lateness`` s behind."""
+        self.ticks += count
+        self.late_ticks += count
+        self.max_late = max(self.max_late, lateness)
+
+    def snapshot(self, *, reset: bool = False) -> TickStats:
+        durations = sorted(self._durations)
+        mean = sum(durations) / len(durations) if durations else 0.0
+        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] if durations else 0.0
+        stats = TickStats(
+            ticks=self.ticks,
+            late_ticks=self.late_ticks,
+            max_late_ms=round(self.max_late * 1000, 3),
+            mean_tick_ms=round(mean * 1000, 3),
+            p99_tick_ms=round(p99 * 1000, 3),
+        )
+        if reset:
+            self.reset()
+        return stats
 
 
 def parse_port_range(text: str) -> tuple[int, int]:
@@ -126,12 +191,60 @@ class _Entry:
     stream: Stream
     rtp: asyncio.DatagramTransport
     rtcp: asyncio.DatagramTransport
+    srtp: SrtpContext | None = None  # SDES-keyed SRTP (RFC 3711), None for plain RTP
+    srtp_logged_at: float = -SRTP_LOG_INTERVAL
+    muted: bool = False  # SetMute: not heard by the room, still hears it
+
+
+_EncodingKey = tuple[str, int, int]
+"""(codec name, clock rate, payload type): listeners with equal keys can share a payload."""
+
+
+@dataclass(slots=True)
+class _SharedEncoder:
+    """The room's one encoder for the full mix heard by every silent listener of a codec."""
+
+    codec: Codec
+    resampler: Resampler
+
+    def encode(self, frame: npt.NDArray[np.int16]) -> bytes:
+        return self.codec.encode(self.resampler.process(frame))
 
 
 @dataclass(slots=True)
 class _Room:
-    mixer: RoomMixer
+    mixer: RoomMixer[str]
     stream_ids: list[str] = field(default_factory=list)
+    prompts: deque[Playout] = field(default_factory=deque)  # to everyone, one after another
+    private: dict[str, deque[Playout]] = field(default_factory=dict)  # to one stream each
+    music: Playout | None = None  # while one stream is alone in the room
+    encoders: dict[_EncodingKey, _SharedEncoder] = field(default_factory=dict)
+
+    def overlay(self, n: int) -> npt.NDArray[np.int16] | None:
+        """This tick's room-wide prompt frame or, for a lone stream, the music."""
+        frame = _next_frame(self.prompts, n)
+        alone = len(self.stream_ids) == 1 and not self.private.get(self.stream_ids[0])
+        if frame is None and self.music is not None and alone:
+            frame = self.music.next_frame(n)
+        return frame
+
+    def private_frame(self, stream_id: str, n: int) -> npt.NDArray[np.int16] | None:
+        queue = self.private.get(stream_id)
+        if not queue:
+            return None
+        frame = _next_frame(queue, n)
+        if not queue:
+            del self.private[stream_id]
+        return frame
+
+
+def _next_frame(queue: deque[Playout], n: int) -> npt.NDArray[np.int16] | None:
+    while queue:
+        frame = queue[0].next_frame(n)
+        if frame is not None:
+            return frame
+        queue.popleft()
+    return None
 
 
 class MediaWorker:
@@ -144,7 +257,11 @@ class MediaWorker:
         rtp_timeout: float,
         emit: Callable[[MediaEvent], None],
         registry: CodecRegistry | None = None,
+        prompts: PromptLibrary | None = None,
+        alone_music: bool = False,
     ) -> None:
+        self._prompts = prompts or PromptLibrary()
+        self._alone_music = alone_music
         self._ports = PortAllocator(*port_range)
         self._rtp_timeout = rtp_timeout
         self._emit = emit
@@ -152,6 +269,9 @@ class MediaWorker:
         self._entries: dict[str, _Entry] = {}
         self._rooms: dict[str, _Room] = {}
         self.shutdown = asyncio.Event()
+        self.tick_meter = TickMeter()
+        self.tick_stats_interval = 0.0
+        """Emit ``TickStats`` (and start a new window) every this many seconds; 0: never."""
 
     async def handle(self, command: MediaCommand) -> None:
         """Execute one command and emit its reply event."""
@@ -163,6 +283,12 @@ class MediaWorker:
             case RemoveStream(stream_id=stream_id):
                 self._remove(stream_id)
                 self._emit(StreamRemoved(stream_id=stream_id))
+            case GetStats(reset=reset):
+                self._emit(self.tick_meter.snapshot(reset=reset))
+            case SetMute(stream_id=stream_id, muted=muted):
+                self._set_mute(stream_id, muted)
+            case PlayPrompt():
+                self._play(command)
             case Shutdown():
                 for stream_id in list(self._entries):
                     self._remove(stream_id)
@@ -175,10 +301,17 @@ class MediaWorker:
         if cmd.stream_id in self._entries:
             self._emit(StreamFailed(stream_id=cmd.stream_id, reason="duplicate stream_id"))
             return
-        try:
-            codec = self._registry.create(cmd.codec, cmd.clock_rate)
+        existing = self._rooms.get(cmd.room_id)
+        rate = existing.mixer.rate if existing is not None else cmd.room_rate
+        try:  # codecs that can (Opus) work at the room rate: no resampling
+            codec = self._registry.create(cmd.codec, cmd.clock_rate, sample_rate=rate)
         except UnknownCodecError as exc:
             self._emit(StreamFailed(stream_id=cmd.stream_id, reason=str(exc)))
+            return
+        try:
+            srtp = SrtpContext(cmd.srtp) if cmd.srtp is not None else None
+        except ValueError as exc:
+            self._emit(StreamFailed(stream_id=cmd.stream_id, reason=f"SRTP: {exc}"))
             return
         try:
             port, rtp_sock, rtcp_sock = self._ports.allocate(cmd.local_host, cmd.local_port)
@@ -187,7 +320,7 @@ class MediaWorker:
             return
         room = self._rooms.get(cmd.room_id)
         if room is None:
-            room = self._rooms[cmd.room_id] = _Room(RoomMixer(cmd.room_rate))
+            room = self._rooms[cmd.room_id] = self._new_room(cmd.room_rate)
         remote = (cmd.remote_host, cmd.remote_port) if cmd.remote_port else None
         stream = Stream(
             stream_id=cmd.stream_id,
@@ -209,12 +342,14 @@ class MediaWorker:
             lambda: _Protocol(lambda d, a: self._on_rtp(sid, d, a)), sock=rtp_sock
         )
         rtcp, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(lambda d, a: self._on_rtcp(sid)), sock=rtcp_sock
+            lambda: _Protocol(lambda d, a: self._on_rtcp(sid, d, a)), sock=rtcp_sock
         )
-        self._entries[sid] = _Entry(stream, rtp, rtcp)
+        self._entries[sid] = _Entry(stream, rtp, rtcp, srtp, muted=cmd.muted)
         room.stream_ids.append(sid)
         logger.info("+ stream %s room %s port %d %s/%d %s -> %s", sid, cmd.room_id, port,
                     codec.name, codec.clock_rate, cmd.direction, remote)
+        if srtp is not None:
+            logger.info("  stream %s SRTP %s", sid, srtp.params.suite)  # never the keys
         self._emit(StreamAdded(stream_id=sid, local_port=port))
 
     def _update(self, cmd: UpdateStream) -> None:
@@ -223,10 +358,18 @@ class MediaWorker:
             self._emit(StreamFailed(stream_id=cmd.stream_id, reason="unknown stream_id"))
             return
         try:
-            codec = self._registry.create(cmd.codec, cmd.clock_rate)
+            codec = self._registry.create(
+                cmd.codec, cmd.clock_rate, sample_rate=entry.stream.room_rate
+            )
         except UnknownCodecError as exc:
             self._emit(StreamFailed(stream_id=cmd.stream_id, reason=str(exc)))
             return
+        try:
+            srtp = self._rekey(entry.srtp, cmd)
+        except ValueError as exc:
+            self._emit(StreamFailed(stream_id=cmd.stream_id, reason=f"SRTP: {exc}"))
+            return
+        entry.srtp = srtp
         remote = (cmd.remote_host, cmd.remote_port) if cmd.remote_port else None
         params = StreamParams(
             remote=remote,
@@ -249,55 +392,196 @@ class MediaWorker:
         self._ports.release(entry.stream.local_port)
         room = self._rooms[entry.stream.room_id]
         room.stream_ids.remove(stream_id)
+        room.private.pop(stream_id, None)
+        room.mixer.forget(stream_id)
         if not room.stream_ids:
             del self._rooms[entry.stream.room_id]
         logger.info("- stream %s", stream_id)
+
+    def _new_room(self, rate: int) -> _Room:
+        room = _Room(RoomMixer(rate))
+        if self._alone_music:
+            music = self._prompts.get("music", rate)
+            if music is not None:
+                room.music = Playout("music", music, loop=True)
+        return room
+
+    def _set_mute(self, stream_id: str, muted: bool) -> None:
+        entry = self._entries.get(stream_id)
+        if entry is None:
+            self._emit(StreamFailed(stream_id=stream_id, reason="unknown stream_id"))
+            return
+        entry.muted = muted
+        logger.info("~ stream %s %s", stream_id, "muted" if muted else "unmuted")
+        self._emit(StreamUpdated(stream_id=stream_id))
+
+    def _play(self, cmd: PlayPrompt) -> None:
+        """Queue a prompt (decoded and resampled here, outside the tick)."""
+        room = self._rooms.get(cmd.room_id)
+        if room is None or (cmd.stream_id is not None and cmd.stream_id not in room.stream_ids):
+            logger.info("x prompt %s: no room %s / stream %s", cmd.prompt, cmd.room_id,
+                        cmd.stream_id)
+            return
+        samples = self._prompts.get(cmd.prompt, room.mixer.rate)
+        if samples is None:
+            logger.info("x prompt %s not available", cmd.prompt)
+            return
+        playout = Playout(cmd.prompt, samples)
+        if cmd.stream_id is None:
+            room.prompts.append(playout)
+        else:
+            room.private.setdefault(cmd.stream_id, deque()).append(playout)
+        logger.info("> prompt %s to %s", cmd.prompt, cmd.stream_id or f"room {cmd.room_id}")
+
+    @staticmethod
+    def _rekey(current: SrtpContext | None, cmd: UpdateStream) -> SrtpContext | None:
+        """The stream's SRTP after a re-negotiation: unchanged keys keep their state."""
+        if cmd.srtp is None:
+            if current is not None:
+                logger.info("~ stream %s SRTP off", cmd.stream_id)
+            return None
+        if current is None:
+            logger.info("~ stream %s SRTP %s", cmd.stream_id, cmd.srtp.suite)
+            return SrtpContext(cmd.srtp)
+        if current.params != cmd.srtp:
+            logger.info("~ stream %s SRTP re-keyed (%s)", cmd.stream_id, cmd.srtp.suite)
+            current.rekey(cmd.srtp)
+        return current
+
+    def _unprotect(self, entry: _Entry, data: bytes, *, rtcp: bool) -> bytes | None:
+        """SRTP/SRTCP to plain (RFC 3711 3.3, 3.4); a packet failing authentication or the
+        replay check is dropped, counted, and logged at most every ``SRTP_LOG_INTERVAL``."""
+        srtp = entry.srtp
+        if srtp is None:
+            return data
+        try:
+            return srtp.unprotect_rtcp(data) if rtcp else srtp.unprotect_rtp(data)
+        except SrtpError as exc:
+            now = asyncio.get_running_loop().time()
+            if now - entry.srtp_logged_at >= SRTP_LOG_INTERVAL:
+                entry.srtp_logged_at = now
+                logger.warning("x %s dropped %s packet (%d so far): %s",
+                               entry.stream.stream_id, "SRTCP" if rtcp else "SRTP",
+                               srtp.rx_failures, exc)
+            return None
+
+    def _protect(self, entry: _Entry, packet: bytes, *, rtcp: bool = False) -> bytes | None:
+        """Plain to SRTP/SRTCP for sending (``None``: do not send)."""
+        srtp = entry.srtp
+        if srtp is None:
+            return packet
+        try:
+            return srtp.protect_rtcp(packet) if rtcp else srtp.protect_rtp(packet)
+        except SrtpError as exc:
+            logger.warning("x %s not sent: %s", entry.stream.stream_id, exc)
+            return None
 
     def _on_rtp(self, stream_id: str, data: bytes, source: Address) -> None:
         entry = self._entries.get(stream_id)
         if entry is None:
             return
+        plain = self._unprotect(entry, data, rtcp=is_rtcp(data))
+        if plain is None:
+            return
+        data = plain
         now = asyncio.get_running_loop().time()
         if is_rtcp(data):  # RFC 5761 rtcp-mux
-            entry.stream.receive_rtcp(now)
+            entry.stream.receive_rtcp(data, now, source, mux=True)
             return
         digit = entry.stream.receive_rtp(data, source, now)
         if digit is not None:
             logger.info("< %s DTMF %s", stream_id, digit)
             self._emit(DtmfEvent(stream_id=stream_id, digit=digit))
 
-    def _on_rtcp(self, stream_id: str) -> None:
+    def _on_rtcp(self, stream_id: str, data: bytes = b"", source: Address | None = None,
+                 ) -> None:
         entry = self._entries.get(stream_id)
         if entry is not None:
-            entry.stream.receive_rtcp(asyncio.get_running_loop().time())
+            plain = self._unprotect(entry, data, rtcp=True)
+            if plain is None:
+                return
+            entry.stream.receive_rtcp(plain, asyncio.get_running_loop().time(), source)
+
+    def _send_rtcp(self, now: float) -> None:
+        """Each stream's SR/RR and SDES when due (RFC 3550 section 6.2, interval randomised
+        by the stream), on the RTCP port or muxed with RTP (RFC 5761), then its figures as
+        ``StreamStats``."""
+        for entry in self._entries.values():
+            stream = entry.stream
+            if not stream.rtcp_due(now):
+                continue
+            report = stream.build_rtcp(now)
+            remote = stream.rtcp_remote
+            if remote is not None:
+                packet = self._protect(entry, report, rtcp=True)
+                if packet is not None:
+                    (entry.rtp if stream.rtcp_mux else entry.rtcp).sendto(packet, remote)
+            self._emit(stream.stats())
+
+    def _shared_encoder(self, room: _Room, key: _EncodingKey) -> _SharedEncoder:
+        encoder = room.encoders.get(key)
+        if encoder is None:
+            codec = self._registry.create(key[0], key[1], sample_rate=room.mixer.rate)
+            encoder = room.encoders[key] = _SharedEncoder(
+                codec, Resampler(room.mixer.rate, codec.sample_rate)
+            )
+        return encoder
 
     def tick(self, now: float) -> None:
         """One 20 ms mixing step for every room, then timeout checks."""
         entries = self._entries
         for room in self._rooms.values():
-            talkers = {}
+            frames = {}
             listeners = []
             for sid in room.stream_ids:
-                stream = entries[sid].stream
+                entry = entries[sid]
+                stream = entry.stream
                 frame = stream.pop_frame()
-                if frame is not None and stream.heard:
-                    talkers[sid] = frame
+                if frame is not None and stream.heard and not entry.muted:
+                    frames[sid] = frame
                 if stream.sends:
                     listeners.append(sid)
-            for sid, mixed in room.mixer.mix(talkers, listeners).items():
+            n = room.mixer.frame_samples
+            mix = room.mixer.mix(frames, listeners, overlay=room.overlay(n))
+            shared: dict[_EncodingKey, bytes] = {}
+            for sid in listeners:
                 entry = entries[sid]
-                remote = entry.stream.remote
-                if remote is not None:
-                    entry.rtp.sendto(entry.stream.build_packet(mixed), remote)
+                stream = entry.stream
+                remote = stream.remote
+                if remote is None:
+                    continue
+                private = room.private_frame(sid, n)
+                if private is None and mix.is_shared(sid):
+                    # Silent listeners of one codec share one encode of the full mix.
+                    params = stream.params
+                    key = (params.codec.name, params.codec.clock_rate, params.payload_type)
+                    payload = shared.get(key)
+                    if payload is None:
+                        payload = shared[key] = self._shared_encoder(room, key).encode(mix.full)
+                    plain = stream.packetize(payload)
+                else:
+                    mixed = mix.for_listener(sid)
+                    if private is not None:
+                        mixed = np.clip(mixed.astype(np.int32) + private, -32768,
+                                        32767).astype(np.int16)
+                    plain = stream.build_packet(mixed)
+                packet = self._protect(entry, plain)
+                if packet is not None:
+                    entry.rtp.sendto(packet, remote)
         for sid, entry in entries.items():
             if entry.stream.check_timeout(now):
                 logger.info("x %s RTP timeout", sid)
                 self._emit(RtpTimeout(stream_id=sid))
+        self._send_rtcp(now)
 
     async def run_clock(self) -> None:
-        """Tick every 20 ms against absolute monotonic deadlines (no cumulative drift)."""
+        """Tick every 20 ms against absolute monotonic deadlines (no cumulative drift).
+
+        Each tick's start lateness and processing time go to ``tick_meter``."""
         loop = asyncio.get_running_loop()
+        meter = self.tick_meter
         deadline = loop.time()
+        next_stats = deadline + self.tick_stats_interval
         while True:
             deadline += PTIME
             delay = deadline - loop.time()
@@ -305,8 +589,14 @@ class MediaWorker:
                 await asyncio.sleep(delay)
             elif -delay > MAX_LAG:
                 logger.warning("mixer clock %.0f ms late, skipping ticks", -delay * 1000)
+                meter.skipped(int(-delay / PTIME), -delay)
                 deadline = loop.time()
-            self.tick(loop.time())
+            start = loop.time()
+            self.tick(start)
+            meter.record(start - deadline, loop.time() - start)
+            if self.tick_stats_interval > 0 and start >= next_stats:
+                next_stats = start + self.tick_stats_interval
+                self._emit(meter.snapshot(reset=True))
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -320,8 +610,11 @@ async def _run(args: argparse.Namespace) -> int:
             out.write(to_json(event).encode() + b"\n")
 
     worker = MediaWorker(
-        port_range=parse_port_range(args.port_range), rtp_timeout=args.rtp_timeout, emit=emit
+        port_range=parse_port_range(args.port_range), rtp_timeout=args.rtp_timeout, emit=emit,
+        prompts=PromptLibrary(Path(args.prompts_dir) if args.prompts_dir else None),
+        alone_music=args.alone == "music",
     )
+    worker.tick_stats_interval = args.tick_stats_interval
     clock = asyncio.create_task(worker.run_clock())
     emit(WorkerReady())
     logger.info("media worker ready, ports %s, RTP timeout %ss", args.port_range,
@@ -336,7 +629,8 @@ async def _run(args: argparse.Namespace) -> int:
             try:
                 command = from_json(line)
             except ControlError as exc:
-                logger.error("x bad control line %r: %s", line[:200], exc)
+                # never the line itself: it may carry SRTP keys
+                logger.error("x bad control line (%d bytes): %s", len(line), exc)
                 continue
             if not isinstance(command, MediaCommand):
                 logger.error("x not a command: %r", command)
@@ -356,6 +650,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sylkbox.media.worker", description=__doc__)
     parser.add_argument("--port-range", default="50000-50999")
     parser.add_argument("--rtp-timeout", type=float, default=30.0)
+    parser.add_argument("--tick-stats-interval", type=float, default=0.0,
+                        help="emit TickStats every this many seconds (0: only on GetStats)")
+    parser.add_argument("--prompts-dir", default=None,
+                        help="directory of generated spoken prompts (media.prompts)")
+    parser.add_argument("--alone", choices=("music", "silence"), default="silence",
+                        help="what a participant alone in a room hears")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(

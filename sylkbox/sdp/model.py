@@ -369,6 +369,8 @@ class _Parser:
 
     def error(self, reason: str) -> SdpParseError:
         shown = self.line if len(self.line) <= 80 else self.line[:77] + "..."
+        if "crypto" in shown.lower() or "inline:" in shown.lower():
+            shown = shown.partition(":")[0] + ":<hidden>"  # SRTP keys never in errors or logs
         return SdpParseError(f"line {self.lineno} {shown!r}: {reason}")
 
     def parse(self, data: bytes | str) -> SessionDescription:

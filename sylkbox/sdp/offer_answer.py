@@ -21,18 +21,24 @@ the RFC 2543 null address ``0.0.0.0`` (``::`` for IPv6), which is read as "drop 
 of the written direction.  A held stream keeps its :class:`AcceptedAudio`; ``remote_address`` is
 ``None`` when the null address was used.
 
-Profiles: only ``RTP/AVP`` audio is accepted for now.  ``RTP/SAVP`` is recognised and rejected in
-:func:`_profile_rejection`, the one place a later SRTP (SDES, RFC 4568) change has to touch;
-``a=crypto`` lines on ``RTP/AVP`` offers (Blink's opportunistic SRTP) are ignored.
+Profiles and SRTP (SDES, RFC 4568, RFC 3711), after ``Capabilities.srtp`` (:class:`SrtpPolicy`):
+``RTP/SAVP`` needs an ``a=crypto`` line we can honour (:mod:`sylkbox.sdp.crypto`); an ``RTP/AVP``
+line with ``a=crypto`` (Blink's opportunistic mode) is answered with SRTP too, keeping
+``RTP/AVP``; ``required`` rejects plain lines, ``disabled`` rejects ``RTP/SAVP`` and ignores
+``a=crypto``.  The chosen remote line is :attr:`AcceptedAudio.crypto`: the first offered line
+with a supported suite (the offerer's preference, RFC 4568 7.1.1); our answer line keeps its
+tag and suite with our own key (``build_answer(local_keys=...)``, RFC 4568 7.1.2).  See
+:func:`_profile_rejection` and :func:`_offered_crypto`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sylkbox.sdp.crypto import CryptoAttribute, SrtpPolicy, choose_crypto
 from sylkbox.sdp.errors import InvalidAnswerError, NoAcceptableMedia
 from sylkbox.sdp.model import (
     STATIC_AUDIO_PAYLOAD_TYPES,
@@ -67,10 +73,13 @@ Address = tuple[str, int]
 
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_PTIME = 20
-#: RTP profiles whose audio lines we accept today; SRTP will add "RTP/SAVP" here.
-ACCEPTED_AUDIO_PROFILES = frozenset({"RTP/AVP"})
+#: RTP profiles whose audio lines we accept (RTP/SAVP only with SRTP enabled and a usable key)
+ACCEPTED_AUDIO_PROFILES = frozenset({"RTP/AVP", "RTP/SAVP"})
 _FIRST_DYNAMIC_PT = 96
 _TELEPHONE_EVENT_PT = 101
+#: Our ``a=fmtp`` for codecs named in configuration.  Opus: we decode in-band FEC (RFC 7587
+#: 6.1 ``useinbandfec``); we send mono, which ``stereo`` defaults to (RFC 7587 6.1).
+DEFAULT_FMTP = {"opus": "useinbandfec=1"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +107,8 @@ class CodecSpec:
         if len(parts) not in (2, 3) or not all(_is_uint(p) for p in parts[1:]):
             raise ValueError(f"bad codec {text!r}: expected name/rate[/channels]")
         channels = int(parts[2]) if len(parts) == 3 else 1
-        return cls(name=parts[0], clock_rate=int(parts[1]), channels=channels)
+        fmtp = DEFAULT_FMTP.get(parts[0].lower())
+        return cls(name=parts[0], clock_rate=int(parts[1]), channels=channels, fmtp=fmtp)
 
     def matches(self, rtpmap: RtpMap) -> bool:
         return (
@@ -117,7 +127,10 @@ class Capabilities:
     """What the focus's media side can do, codecs in our preference order.
 
     The default is G.711 only; Opus and G.722 are added by configuration, e.g.
-    ``Capabilities.from_names(["opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000"])``.
+    ``Capabilities.from_names(["opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000"])``
+    (RFC 7587 7: Opus is always ``opus/48000/2`` in SDP, whatever we send).  Comfort noise
+    (``CN``, RFC 3389) is never a capability: offered CN payload types are skipped by the codec
+    choice and left out of the answer.
     """
 
     codecs: tuple[CodecSpec, ...] = (
@@ -126,6 +139,7 @@ class Capabilities:
     )
     telephone_event: bool = True  # RFC 4733 DTMF, at each codec's clock rate
     ptime: int = DEFAULT_PTIME
+    srtp: SrtpPolicy = SrtpPolicy.DISABLED  # the focus sets it from `media.srtp`
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -180,6 +194,10 @@ class AcceptedAudio:
     local_fmtp: str | None = None  # our a=fmtp for the codec (from Capabilities)
     telephone_event_fmtp: str = "0-16"  # the events we announce (RFC 4733 7.1.1)
     ptime: int = DEFAULT_PTIME
+    # SRTP (RFC 4568): the remote's chosen a=crypto line (its key protects what it sends),
+    # and, when reading an answer to our offer, our own line with the same tag.
+    crypto: CryptoAttribute | None = None
+    local_crypto: CryptoAttribute | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,13 +249,29 @@ def negotiate(offer: SessionDescription, capabilities: Capabilities) -> OfferPla
     return plan
 
 
-def _profile_rejection(proto: str) -> str | None:
+def _profile_rejection(proto: str, policy: SrtpPolicy = SrtpPolicy.DISABLED) -> str | None:
     """Why an audio line with this transport protocol cannot be accepted, or ``None``."""
+    if proto == "RTP/SAVP" and policy is SrtpPolicy.DISABLED:
+        return "SRTP (RTP/SAVP) disabled"
     if proto in ACCEPTED_AUDIO_PROFILES:
         return None
-    if proto == "RTP/SAVP":
-        return "SRTP (RTP/SAVP) not supported yet"
     return f"unsupported transport protocol {proto}"
+
+
+def _offered_crypto(media: MediaDescription, policy: SrtpPolicy) -> CryptoAttribute | str | None:
+    """The offer's ``a=crypto`` line we answer (RFC 4568 7.1.2), ``None`` for plain RTP, or
+    a rejection reason."""
+    if policy is SrtpPolicy.DISABLED:
+        return None  # RTP/SAVP was rejected already; a=crypto on RTP/AVP is ignored
+    values = media.attribute_values("crypto")
+    crypto = choose_crypto(values)
+    if crypto is not None:
+        return crypto
+    if media.proto == "RTP/SAVP":
+        return "no usable a=crypto line" if values else "RTP/SAVP without a=crypto"
+    if policy is SrtpPolicy.REQUIRED:
+        return "SRTP required" if not values else "SRTP required: no usable a=crypto line"
+    return None
 
 
 def _decide(
@@ -257,8 +291,11 @@ def _decide(
         return reject(f"media type {media.media} not supported")
     if audio_taken:
         return reject("only one audio stream is accepted")
-    if (why := _profile_rejection(media.proto)) is not None:
+    if (why := _profile_rejection(media.proto, capabilities.srtp)) is not None:
         return reject(why)
+    crypto = _offered_crypto(media, capabilities.srtp)
+    if isinstance(crypto, str):
+        return reject(crypto)
     endpoint = _remote_endpoint(offer, media)
     if isinstance(endpoint, str):
         return reject(endpoint)
@@ -290,6 +327,7 @@ def _decide(
         local_fmtp=spec.fmtp,
         telephone_event_fmtp=te_fmtp,
         ptime=capabilities.ptime,
+        crypto=crypto,
     )
 
 
@@ -409,12 +447,16 @@ def build_answer(
     session_id: int,
     session_version: int,
     username: str = "sylkbox",
+    local_keys: Mapping[int, str] | None = None,
 ) -> SessionDescription:
     """The answer to ``offer`` (RFC 3264 6): one m-line per offered line, same order.
 
     ``local_ports`` maps the index of each accepted m-line to our RTP port.  Rejected lines get
-    port 0 and keep the offer's media, proto and first format.  Raises ``ValueError`` when the
-    plan does not belong to the offer or a port is missing (local programming errors).
+    port 0 and keep the offer's media, proto and first format.  ``local_keys`` maps the index
+    of each accepted SRTP line (``decision.crypto`` set) to our base64 master key || salt: the
+    answer carries one ``a=crypto`` with the offer's tag and suite and that key, and keeps the
+    offer's profile (RFC 4568 7.1.2).  Raises ``ValueError`` when the plan does not belong to
+    the offer or a port or key is missing (local programming errors).
     """
     if len(plan.decisions) != len(offer.media):
         raise ValueError("plan does not match the offer's m-lines")
@@ -459,6 +501,13 @@ def build_answer(
             ptime=decision.ptime,
             direction=decision.local_direction,
         )
+        if decision.crypto is not None:
+            key = (local_keys or {}).get(decision.index)
+            if not key:
+                raise ValueError(f"no local SRTP key for m-line {decision.index}")
+            ours = CryptoAttribute.inline(decision.crypto.tag, decision.crypto.suite, key)
+            # before the direction attribute, which _audio_lines writes last
+            media.attributes.insert(len(media.attributes) - 1, ("crypto", ours.serialize()))
         answer.media.append(media)
     return answer
 
@@ -472,6 +521,7 @@ def answer_offer(
     session_version: int,
     ports: Mapping[int, int],
     username: str = "sylkbox",
+    local_keys: Mapping[int, str] | None = None,
 ) -> tuple[SessionDescription, OfferPlan]:
     """:func:`negotiate` then :func:`build_answer` (the ``docs/internals.md`` entry point)."""
     plan = negotiate(offer, capabilities)
@@ -483,6 +533,7 @@ def answer_offer(
         session_id=session_id,
         session_version=session_version,
         username=username,
+        local_keys=local_keys,
     )
     return answer, plan
 
@@ -533,19 +584,33 @@ def build_offer(
     session_version: int,
     direction: Direction | str = Direction.SENDRECV,
     username: str = "sylkbox",
+    crypto: Sequence[CryptoAttribute] = (),
 ) -> SessionDescription:
     """An audio offer for dial-out (RFC 3264 5): our codecs in preference order, then one
-    telephone-event per clock rate."""
+    telephone-event per clock rate.
+
+    ``crypto`` are our ``a=crypto`` lines (RFC 4568 5.1), in preference order: with
+    ``capabilities.srtp`` ``required`` the profile is ``RTP/SAVP``, with ``optional`` it stays
+    ``RTP/AVP`` (opportunistic, as Blink does); ``disabled`` ignores them.  ``required``
+    without ``crypto`` is a ``ValueError``.
+    """
     if not 0 < audio_port <= 65535:
         raise ValueError(f"bad audio port {audio_port}")
+    policy = capabilities.srtp
+    if policy is SrtpPolicy.REQUIRED and not crypto:
+        raise ValueError("SRTP is required: the offer needs a=crypto lines")
+    lines = () if policy is SrtpPolicy.DISABLED else tuple(crypto)
+    proto = "RTP/SAVP" if policy is SrtpPolicy.REQUIRED else "RTP/AVP"
     connection = _connection_for(address)
-    media = MediaDescription(media="audio", port=audio_port, proto="RTP/AVP", formats=[])
+    media = MediaDescription(media="audio", port=audio_port, proto=proto, formats=[])
     for rtpmap, fmtp in _assign_payload_types(capabilities):
         media.formats.append(str(rtpmap.payload_type))
         media.attributes.append(("rtpmap", str(rtpmap)))
         if fmtp:
             media.attributes.append(("fmtp", f"{rtpmap.payload_type} {fmtp}"))
     media.attributes.append(("ptime", str(capabilities.ptime)))
+    for line in lines:
+        media.attributes.append(("crypto", line.serialize()))
     media.attributes.append((Direction(direction).value, None))
     return SessionDescription(
         origin=Origin(
@@ -609,6 +674,7 @@ def negotiate_answer(
         )
         ptime_text = theirs.attribute("ptime")
         ptime = int(ptime_text) if ptime_text and _is_uint(ptime_text) else DEFAULT_PTIME
+        crypto, local_crypto = _answered_crypto(index, ours, theirs)
         return AcceptedAudio(
             index=index,
             codec=codec,
@@ -621,8 +687,35 @@ def negotiate_answer(
             profile=theirs.proto,
             local_fmtp=spec.fmtp,
             ptime=ptime if 10 <= ptime <= 120 else DEFAULT_PTIME,
+            crypto=crypto,
+            local_crypto=local_crypto,
         )
     return None
+
+
+def _answered_crypto(
+    index: int, ours: MediaDescription, theirs: MediaDescription
+) -> tuple[CryptoAttribute | None, CryptoAttribute | None]:
+    """(their line, our line with the same tag) from an answer (RFC 4568 7.1.2, 7.5): exactly
+    one ``a=crypto``, tag and suite of one of our lines.  Plain RTP is fine only when we
+    offered ``RTP/AVP`` (opportunistic SRTP)."""
+    offered = {
+        c.tag: c for c in (CryptoAttribute.parse(v) for v in ours.attribute_values("crypto"))
+    }
+    values = theirs.attribute_values("crypto")
+    if not offered or not values:
+        if offered and ours.proto == "RTP/SAVP":
+            raise InvalidAnswerError(f"m-line {index}: RTP/SAVP answered without a=crypto")
+        return None, None
+    if len(values) != 1:
+        raise InvalidAnswerError(f"m-line {index}: the answer must have one a=crypto line")
+    crypto = choose_crypto(values)
+    if crypto is None:
+        raise InvalidAnswerError(f"m-line {index}: unusable a=crypto line in the answer")
+    mine = offered.get(crypto.tag)
+    if mine is None or mine.suite != crypto.suite:
+        raise InvalidAnswerError(f"m-line {index}: a=crypto tag {crypto.tag} was not offered")
+    return crypto, mine
 
 
 def _capabilities_of(offer_media: MediaDescription) -> Capabilities:

@@ -87,9 +87,10 @@ async def test_invite_answer_keeps_offer_order_and_rejects_video_and_chat(env: F
     [(room_id, spec)] = env.media.added
     assert room_id == env.focus.rooms[ROOM_KEY].id
     assert audio.port == 40000
-    assert audio.formats[0] == "0"  # PCMU, the first offered codec we support
+    assert audio.formats[0] == "9"  # G.722, the first offered codec we support
     assert (spec.remote_host, spec.remote_port) == ("192.0.2.20", 50010)
-    assert spec.codec == "PCMU"
+    assert (spec.codec, spec.clock_rate) == ("G722", 8000)
+    assert spec.room_rate == 16000  # [media] sample_rate; RoomPolicy.sample_rate overrides
     assert spec.telephone_event_pt == 101
 
 
@@ -174,6 +175,18 @@ async def test_invite_denied_by_room_policy_is_403() -> None:
         again = await env.phone("dave", host="192.0.2.21").call()
         assert again.status == 403
         assert len(env.focus.rooms[ROOM_KEY].participants) == 1
+    finally:
+        await env.close()
+
+
+async def test_room_sample_rate_reaches_the_media_worker() -> None:
+    env = make_env(conference=ConferenceConfig(rooms={ROOM_KEY: RoomPolicy(sample_rate=48000)}))
+    try:
+        assert (await env.phone("alice").call()).status == 200
+        assert (await env.phone("bob").call(uri="sip:other@sylkbox.local")).status == 200
+        rates = {spec.stream_id.split("-")[0]: spec.room_rate for _, spec in env.media.added}
+        room, other = env.focus.rooms[ROOM_KEY].id, env.focus.rooms["other@sylkbox.local"].id
+        assert rates == {room: 48000, other: 16000}
     finally:
         await env.close()
 

@@ -259,6 +259,8 @@ class FakeMediaPort:
         self.added: list[tuple[str, StreamSpec]] = []
         self.updated: list[StreamSpec] = []
         self.removed: list[str] = []
+        self.muted: list[tuple[str, bool]] = []
+        self.prompts: list[tuple[str, str, str | None]] = []
         self.add_gate: asyncio.Event | None = None
         self.update_gate: asyncio.Event | None = None
         self.fail_add: Exception | None = None
@@ -282,6 +284,12 @@ class FakeMediaPort:
     async def remove_stream(self, stream_id: str) -> None:
         self.removed.append(stream_id)
         self.streams.pop(stream_id, None)
+
+    async def set_mute(self, stream_id: str, muted: bool) -> None:
+        self.muted.append((stream_id, muted))
+
+    def play_prompt(self, room_id: str, prompt: str, stream_id: str | None = None) -> None:
+        self.prompts.append((room_id, prompt, stream_id))
 
 
 # ------------------------------------------------------------------------------ the peers

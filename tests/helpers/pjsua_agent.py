@@ -1,7 +1,8 @@
 """One pjsua2 participant in its own process: call a URI, play a WAV into the call, record it.
 
     python -m tests.helpers.pjsua_agent --call sip:room@127.0.0.1:5060 --play tone.wav \
-        --record out.wav --duration 8 [--transport udp|tcp|tls] [--codec PCMU]
+        --record out.wav --duration 8 [--transport udp|tcp|tls] [--codec PCMU] \
+        [--srtp disabled|optional|mandatory]
 
 pjsua2 (pjsip 2.15.1, the engine Blink is built on) runs with a null audio device, no worker
 threads (`threadCnt = 0`, `mainThreadOnly = True`) and is polled with `libHandleEvents`. Every
@@ -37,6 +38,16 @@ _TRANSPORTS = {
 }
 
 
+_SRTP = {
+    "disabled": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,  # RTP/AVP with a=crypto (opportunistic)
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,  # RTP/SAVP
+}
+_PROTOS = {
+    pj.PJMEDIA_TP_PROTO_RTP_AVP: "RTP/AVP",
+    pj.PJMEDIA_TP_PROTO_RTP_SAVP: "RTP/SAVP",
+}
+
 _out = sys.stdout
 
 
@@ -59,6 +70,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         self.last_reason = ""
         self.remote_contact = ""
         self.codec = ""
+        self.proto = ""
         self.media_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -82,7 +94,9 @@ class _Call(pj.Call):  # type: ignore[misc]
             if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
             audio = self.getAudioMedia(index)
-            self.codec = str(self.getStreamInfo(index).codecName)
+            stream_info = self.getStreamInfo(index)
+            self.codec = str(stream_info.codecName)
+            self.proto = _PROTOS.get(int(stream_info.proto), str(stream_info.proto))
             if self.play is not None and self.player is None:
                 self.player = pj.AudioMediaPlayer()
                 self.player.createPlayer(str(self.play), 0)  # 0: loop the file
@@ -93,7 +107,7 @@ class _Call(pj.Call):  # type: ignore[misc]
                 audio.startTransmit(self.recorder)
             if self.media_at is None:
                 self.media_at = time.time()
-                _emit("media", codec=self.codec)
+                _emit("media", codec=self.codec, proto=self.proto)
 
     def rtp_stats(self) -> dict[str, int]:
         """RTP packets received/sent on the audio stream (0 when there is none)."""
@@ -141,7 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ep.libInit(cfg)
 
         tcfg = pj.TransportConfig()
-        tcfg.boundAddress = "127.0.0.1"
+        tcfg.boundAddress = args.bind
         tcfg.port = args.local_port
         if args.transport == "tls":
             tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
@@ -153,10 +167,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _configure_codecs(ep, args.codec)
 
         acfg = pj.AccountConfig()
-        acfg.idUri = f"\"{args.display_name}\" <sip:{args.user}@127.0.0.1>"
-        acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acfg.idUri = f"\"{args.display_name}\" <sip:{args.user}@{args.bind}>"
+        acfg.mediaConfig.transportConfig.boundAddress = args.bind
         acfg.mediaConfig.transportConfig.port = args.rtp_port
         acfg.sipConfig.contactUriParams = f";transport={args.transport}"
+        acfg.mediaConfig.srtpUse = _SRTP[args.srtp]
+        acfg.mediaConfig.srtpSecureSignaling = 0  # SDES over plain SIP (loopback test)
+        if args.srtp != "disabled":
+            keyings = pj.IntVector()
+            keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+            acfg.mediaConfig.srtpOpt.keyings = keyings
         account = pj.Account()
         account.create(acfg)
 
@@ -188,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             media_at=call.media_at,
             remote_contact=call.remote_contact,
             codec=call.codec,
+            proto=call.proto,
             last_status=call.last_status,
             last_reason=call.last_reason,
             transport=args.transport,
@@ -214,9 +235,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-timeout", type=float, default=10.0)
     p.add_argument("--transport", choices=sorted(_TRANSPORTS), default="udp")
     p.add_argument("--codec", default="PCMU")
+    p.add_argument("--srtp", choices=sorted(_SRTP), default="disabled", help="SDES SRTP use")
     p.add_argument("--local-port", type=int, default=0, help="SIP port (0: any)")
     p.add_argument("--rtp-port", type=int, default=0, help="first RTP port (0: any)")
     p.add_argument("--clock-rate", type=int, default=16000, help="conference bridge rate")
+    p.add_argument("--bind", default="127.0.0.1", help="address of every socket (SIP, RTP)")
     p.add_argument("--user", default="pjsua")
     p.add_argument("--display-name", default="pjsua2 agent")
     p.add_argument("--log-file", type=Path)
@@ -305,11 +328,19 @@ def spawn_agent(
     transport: str = "udp",
     codec: str = "PCMU",
     answer_timeout: float = 10.0,
+    bind: str = "127.0.0.1",
+    netns: str | None = None,
+    srtp: str = "disabled",
 ) -> AgentProcess:
-    """Start one agent process; files go to `workdir/<name>.{out,log}`."""
+    """Start one agent process; files go to `workdir/<name>.{out,log}`.
+
+    With `netns` the agent runs inside that network namespace (``ip netns exec`` execs, so the
+    PID is the agent's) and binds `bind`, an address of that namespace.
+    """
     stdout_path = workdir / f"{name}.out"
     log_path = workdir / f"{name}.log"
     argv = [
+        *(["ip", "netns", "exec", netns] if netns is not None else []),
         sys.executable, "-m", "tests.helpers.pjsua_agent",
         "--call", call,
         "--duration", str(duration),
@@ -319,9 +350,12 @@ def spawn_agent(
         "--user", name,
         "--display-name", name,
         "--log-file", str(log_path),
+        "--bind", bind,
     ]
     if play is not None:
         argv += ["--play", str(play)]
+    if srtp != "disabled":
+        argv += ["--srtp", srtp]
     if record is not None:
         argv += ["--record", str(record)]
     repo_root = Path(__file__).resolve().parents[2]

@@ -68,10 +68,17 @@ def start_server(
     media_ports: str | None = None,
     log_level: str = "debug",
     bind: str = "127.0.0.1",
+    netns: str | None = None,
 ) -> RunningServer:
+    """Start sylkbox; with `netns` it runs inside that network namespace (``ip netns exec``,
+    which execs, so the process is sylkbox itself) and, the namespace being empty, uses the
+    standard ports 5060/5061."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sip_port = free_port(host=bind, family=family)
-    tls_port = free_port(socket.SOCK_STREAM, both=False, host=bind, family=family)
+    if netns is None:
+        sip_port = free_port(host=bind, family=family)
+        tls_port = free_port(socket.SOCK_STREAM, both=False, host=bind, family=family)
+    else:
+        sip_port, tls_port = 5060, 5061
     data_dir = tmp / "var"
     data_dir.mkdir(parents=True, exist_ok=True)
     if media_ports is None:
@@ -83,6 +90,7 @@ def start_server(
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [
+            *(["ip", "netns", "exec", netns] if netns is not None else []),
             sys.executable,
             "-m",
             "sylkbox",

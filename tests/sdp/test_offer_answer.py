@@ -127,7 +127,7 @@ TABLE: dict[str, Expect | str] = {
         {1: "stream disabled in offer"},
     ),
     "rfc2543_hold_zero.sdp": Expect((8, "PCMA"), 101, None, None, SR, RO, True, {}, te_fmtp="0-15"),
-    "srtp_savp_offer.sdp": "m-line 0 audio: SRTP (RTP/SAVP) not supported yet",
+    "srtp_savp_offer.sdp": "m-line 0 audio: SRTP (RTP/SAVP) disabled",
     "two_audio_session_level.sdp": Expect(
         (8, "PCMA"),
         None,
@@ -572,7 +572,9 @@ def test_negotiate_answer_without_connection() -> None:
 
 
 def test_codec_spec_parse_and_validation() -> None:
-    assert CodecSpec.parse("opus/48000/2") == CodecSpec(name="opus", clock_rate=48000, channels=2)
+    assert CodecSpec.parse("opus/48000/2") == CodecSpec(
+        name="opus", clock_rate=48000, channels=2, fmtp="useinbandfec=1"
+    )
     assert str(CodecSpec.parse(" G722/8000 ")) == "G722/8000"
     assert str(CodecSpec.parse("opus/48000/2")) == "opus/48000/2"
     for bad in ("PCMU", "PCMU/x", "/8000", "PCMU/8000/1/2", "PCMU/0"):
@@ -584,3 +586,95 @@ def test_codec_spec_parse_and_validation() -> None:
         Capabilities(ptime=5)
     with pytest.raises(ValueError):
         Codec(payload_type=128, name="x", clock_rate=8000)
+
+
+# -- codecs (issue 3): offerer's preference among opus, G722, PCMU, PCMA; CN ignored ------------
+
+CONFIGURED = Capabilities.from_names(["opus/48000/2", "G722/8000", "PCMU/8000", "PCMA/8000"])
+
+
+@pytest.mark.parametrize(
+    ("vector", "codec", "te"),
+    [
+        ("blink_audio_chat.sdp", (113, "opus", 48000, 2), (101, 48000)),
+        ("baresip_offer.sdp", (96, "opus", 48000, 2), None),  # its telephone-event is 8000
+        ("linphone_offer.sdp", (96, "opus", 48000, 2), (101, 48000)),
+        ("pjsua2_offer.sdp", (0, "PCMU", 8000, 1), (121, 8000)),  # lists 0 before 9
+        ("blink_ipv6_offer.sdp", (9, "G722", 8000, 1), (101, 8000)),
+    ],
+)
+def test_configured_codecs_follow_the_offerer(
+    vector: str, codec: tuple[int, str, int, int], te: tuple[int, int] | None
+) -> None:
+    offer = parse(vector)
+    answer, plan = answer_offer(
+        offer, CONFIGURED, address="127.0.0.1", session_id=1, session_version=1,
+        ports={i: 50000 for i in range(len(offer.media))},
+    )
+    audio = plan.audio
+    assert audio is not None
+    got = audio.codec
+    assert (got.payload_type, got.name, got.clock_rate, got.channels) == codec
+    if te is None:
+        assert audio.telephone_event_pt is None
+    else:
+        assert audio.telephone_event_pt == te[0]
+        assert f"{te[0]} telephone-event/{te[1]}" in answer.media[audio.index].attribute_values(
+            "rtpmap"
+        )
+    line = answer.media[audio.index]
+    rtpmap = f"{codec[0]} {codec[1]}/{codec[2]}" + (f"/{codec[3]}" if codec[3] != 1 else "")
+    assert line.attribute_values("rtpmap")[0] == rtpmap
+    if codec[1] == "opus":  # RFC 7587 6.1: we decode in-band FEC
+        assert f"{codec[0]} useinbandfec=1" in line.attribute_values("fmtp")
+
+
+def test_g722_offer_from_blink_when_opus_is_not_configured() -> None:
+    caps = Capabilities.from_names(["G722/8000", "PCMU/8000"])
+    plan = negotiate(parse("blink_audio_chat.sdp"), caps)
+    assert plan.audio is not None
+    assert (plan.audio.codec.payload_type, plan.audio.codec.name) == (9, "G722")
+    assert plan.audio.telephone_event_pt == 100  # RFC 3551 4.5.2: G.722's clock is 8000
+
+
+@pytest.mark.parametrize(
+    "offer_text",
+    [
+        # linphone style: static CN (13) and a wideband dynamic CN listed with the codecs
+        "m=audio 7078 RTP/AVP 9 0 13 101 102\na=rtpmap:9 G722/8000\na=rtpmap:0 PCMU/8000\n"
+        "a=rtpmap:13 CN/8000\na=rtpmap:101 telephone-event/8000\na=rtpmap:102 CN/16000\n",
+        # CN listed first (a peer that prefers sending comfort noise), without rtpmap for 13
+        "m=audio 7078 RTP/AVP 13 9 0 101\na=rtpmap:101 telephone-event/8000\n",
+    ],
+)
+def test_comfort_noise_is_understood_and_left_out(offer_text: str) -> None:
+    offer = sdp("v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\n" + offer_text)
+    answer, plan = answer_offer(
+        offer, CONFIGURED, address="127.0.0.1", session_id=1, session_version=1, ports={0: 50000}
+    )
+    assert plan.audio is not None
+    assert (plan.audio.codec.payload_type, plan.audio.codec.name) == (9, "G722")
+    line = answer.media[0]
+    assert line.formats == ["9", "101"]
+    assert not any("CN" in v for v in line.attribute_values("rtpmap"))
+
+
+def test_comfort_noise_alone_is_not_acceptable() -> None:
+    offer = sdp(
+        "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\n"
+        "m=audio 7078 RTP/AVP 13 96\na=rtpmap:96 CN/16000\n"
+    )
+    with pytest.raises(NoAcceptableMedia):
+        negotiate(offer, CONFIGURED)
+
+
+def test_build_offer_with_configured_codecs() -> None:
+    offer = build_offer(CONFIGURED, address="127.0.0.1", audio_port=50000, session_id=1,
+                        session_version=1)
+    line = offer.media[0]
+    assert line.formats == ["96", "9", "0", "8", "101", "102"]
+    assert line.attribute_values("rtpmap") == [
+        "96 opus/48000/2", "9 G722/8000", "0 PCMU/8000", "8 PCMA/8000",
+        "101 telephone-event/48000", "102 telephone-event/8000",
+    ]
+    assert "96 useinbandfec=1" in line.attribute_values("fmtp")
