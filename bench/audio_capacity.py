@@ -39,8 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.rtp_generator import CODECS, FrameSet, pin_to  # noqa: E402
-from sylkbox.media.control import (  # noqa: E402
+from bench.rtp_generator import CODECS, FrameSet, pin_to
+from sylkbox.media.control import (
     AddStream,
     Direction,
     GetStats,

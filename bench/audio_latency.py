@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.audio_capacity import Worker  # noqa: E402
-from bench.rtp_generator import CODECS, FrameSet, load_recording, make_codec  # noqa: E402
-from sylkbox.media.control import AddStream, Direction, StreamAdded  # noqa: E402
-from tests.helpers.server import free_port  # noqa: E402
+from bench.audio_capacity import Worker
+from bench.rtp_generator import CODECS, FrameSet, load_recording, make_codec
+from sylkbox.media.control import AddStream, Direction, StreamAdded
+from tests.helpers.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P50_MS = 40.0
@@ -61,7 +61,7 @@ def _onsets(packets: list[tuple[float, bytes]], codec: str, threshold: float,
     out: list[float] = []
     quiet_since: float | None = 0.0
     for arrival, data in packets:
-        if len(data) < 12 or (data[1] & 0x7F) >= 72 and (data[1] & 0x7F) <= 76:
+        if len(data) < 12 or ((data[1] & 0x7F) >= 72 and (data[1] & 0x7F) <= 76):
             continue
         cc = data[0] & 0x0F
         pcm = coder.decode(data[12 + 4 * cc :]).astype(np.float64)

@@ -27,6 +27,7 @@ side; the target is sylkbox >= the pjsua2 reference. Exit status 0 unless someth
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import subprocess
@@ -39,21 +40,21 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import soxr
+import soxr  # type: ignore[import-untyped]
 from pesq import pesq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.rtp_generator import (  # noqa: E402
+from bench.rtp_generator import (
     CODECS,
     FrameSet,
     decode_timeline,
     load_recording,
     make_codec,
 )
-from sylkbox.sip.message import Response  # noqa: E402
-from tests.helpers.server import free_port, start_server  # noqa: E402
-from tests.helpers.sipclient import UdpSipClient  # noqa: E402
+from sylkbox.sip.message import Response
+from tests.helpers.server import free_port, start_server
+from tests.helpers.sipclient import UdpSipClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (
@@ -74,7 +75,7 @@ def make_speech(workdir: Path) -> FloatArray:
         rate = w.getframerate()
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
     speech = soxr.resample(pcm / 32768.0, rate, 16000)
-    return 0.5 * speech / np.max(np.abs(speech))
+    return np.asarray(0.5 * speech / np.max(np.abs(speech)), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,9 @@ class _Leg:
         self.client.request("BYE", self.uri, call_id=self.ok.call_id,
                             to=self.ok.headers.get("To") or "", cseq=2,
                             from_tag=self.ok.from_.tag or "ft")
-        try:
+        with contextlib.suppress(TimeoutError, OSError):
             self.client.wait_for(lambda m: isinstance(m, Response) and m.cseq.method == "BYE",
                                  timeout=2.0)
-        except (TimeoutError, OSError):
-            pass
         self.client.close()
 
 
@@ -152,7 +151,9 @@ def _through(target: str, codec: str, cond: Condition, frames: Path, duration: f
     proc: subprocess.Popen[bytes] | None = None
     server = None
     if target == "sylkbox":
-        server = start_server(run, log_level="info")
+        # [media] keys: join tone and the lone-joiner prompt would overlap the speech
+        config = "" if args.prompts else 'prompts = false\nalone = "silence"\n'
+        server = start_server(run, log_level="info", config=config)
         sip = (server.host, server.sip_port)
         uri = f"sip:quality@127.0.0.1:{server.sip_port}"
     else:
@@ -164,6 +165,8 @@ def _through(target: str, codec: str, cond: Condition, frames: Path, duration: f
         )
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != b"ready":
+            proc.kill()
+            proc.wait(5)
             raise RuntimeError("pjsua_bridge did not start")
         sip = ("127.0.0.1", port)
         uri = f"sip:bridge@127.0.0.1:{port}"
@@ -178,11 +181,11 @@ def _through(target: str, codec: str, cond: Condition, frames: Path, duration: f
     try:
         assert recorder.stdout is not None
         recorder.stdout.readline()
-        legs.append(_call(sip, uri, codec, b_port, "bob"))
         legs.append(_call(sip, uri, codec, a_port, "alice"))
+        legs.append(_call(sip, uri, codec, b_port, "bob"))
         info = CODECS[codec]
         (run / "send.json").write_text(json.dumps({
-            "streams": [{"dest": list(legs[1].remote), "local": ["127.0.0.1", a_port],
+            "streams": [{"dest": list(legs[0].remote), "local": ["127.0.0.1", a_port],
                          "pt": info.payload_type, "ts_step": info.ts_step,
                          "frames": str(frames), "loop": False}],
             "start": time.monotonic() + 0.3, "duration": duration,
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="impairment RNG seed")
     parser.add_argument("--pjsua-rtp-port", type=int, default=41000)
     parser.add_argument("--keep", type=Path, help="keep recordings and logs here")
+    parser.add_argument("--prompts", action="store_true",
+                        help="leave sylkbox's join tone and lone-joiner prompt on")
     args = parser.parse_args(argv)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="sylkbox-quality-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -303,11 +308,11 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "ours >= ref" if ours.mos >= ref.mos - 0.005 else "ours < ref"
             notes = "; ".join(f"{s.target}: {s.note}" for s in scores
                               if s.mos is None and s.note)
-            print(f"{codec:<6} {cond.name:<26} {ceiling:>10.2f}{cells}  {verdict}{'  ' + notes if notes else ''}",
+            tail = f"  {notes}" if notes else ""
+            print(f"{codec:<6} {cond.name:<26} {ceiling:>10.2f}{cells}  {verdict}{tail}",
                   flush=True)
-    print(f"PESQ: {'wideband P.862.2 at 16 kHz' if 'G722' in codecs else ''}"
-          f"{', ' if 'G722' in codecs and 'PCMU' in codecs else ''}"
-          f"{'narrowband P.862 at 8 kHz for G.711' if 'PCMU' in codecs else ''}")
+    print("PESQ: wideband (P.862.2) at 16 kHz for G.722/Opus, narrowband (P.862) at 8 kHz for "
+          "G.711; 'codec only' is encode+decode without any network or room: the ceiling")
     return 0
 
 

@@ -24,6 +24,7 @@ Both print one JSON line ``{"ready": true}`` on stdout once their sockets are bo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import os
@@ -85,7 +86,7 @@ class _Coder:
         self.info = info
         name = info.name.upper()
         if name == "G722":
-            import G722  # noqa: PLC0415 (optional dependency, only where used)
+            import G722
 
             self._enc = G722.G722(16000, 64000)
             self._dec = G722.G722(16000, 64000)
@@ -94,7 +95,7 @@ class _Coder:
                 self._dec.decode(data), dtype=np.int16
             )
         elif name == "OPUS":
-            import opuslib  # noqa: PLC0415
+            import opuslib
 
             enc = opuslib.Encoder(16000, 1, opuslib.APPLICATION_VOIP)
             dec = opuslib.Decoder(16000, 1)
@@ -103,7 +104,7 @@ class _Coder:
                 np.int16
             )
         elif name in ("PCMU", "PCMA"):
-            from sylkbox.media import g711  # noqa: PLC0415
+            from sylkbox.media import g711
 
             if name == "PCMU":
                 self.encode, self.decode = g711.ulaw_encode, g711.ulaw_decode
@@ -216,7 +217,7 @@ def run_sender(spec: dict[str, Any]) -> dict[str, Any]:
     loss = float(impair.get("loss", 0.0))
     jitter = float(impair.get("jitter_ms", 0.0)) / 1000.0
     irng = random.Random(int(impair.get("seed", 7)))
-    ticks = int(round(float(spec["duration"]) / PTIME))
+    ticks = round(float(spec["duration"]) / PTIME)
     start = float(spec.get("start") or time.monotonic() + 0.2)
     send_log = np.full(ticks, np.nan)
     pending: list[tuple[float, int, bytes, int]] = []  # (due, order, packet, stream index)
@@ -279,10 +280,9 @@ def run_sender(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send(st: _TxStream, packet: bytes) -> None:
-    try:
+    # loopback buffer full or nobody listening: the packet is lost, as on a network
+    with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
         st.sock.sendto(packet, st.dest)
-    except (BlockingIOError, ConnectionRefusedError):
-        pass  # loopback buffer full or nobody listening: the packet is lost, as on a network
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,9 +376,11 @@ def decode_timeline(
         return np.zeros(0, dtype=np.int16), []
     main_pt = max({i[4] for i in items}, key=lambda p: sum(1 for i in items if i[4] == p))
     items = [i for i in items if i[4] == main_pt]
-    base = items[0][2]
-    # decode in sequence order (stateful codecs), place by timestamp
-    ordered = sorted(items, key=lambda i: (i[1] - items[0][1]) & 0xFFFF)
+    # decode in sequence order (stateful codecs; signed distance handles wrap and
+    # reordering around the first arrival), place by timestamp relative to the first
+    s0 = items[0][1]
+    ordered = sorted(items, key=lambda i: ((i[1] - s0 + 0x8000) & 0xFFFF) - 0x8000)
+    base = ordered[0][2]
     chunks: list[tuple[int, Int16Array]] = []
     marks: list[tuple[float, int]] = []
     for t, _, ts, payload, _ in ordered:

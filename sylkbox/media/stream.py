@@ -138,7 +138,9 @@ class Stream:
         self.remote_cname: str | None = None
         self.rtcp_mux = False
         self._rtcp_source: Address | None = None
-        self._next_rtcp = now + RTCP_INTERVAL / 2 * rng.uniform(0.5, 1.5)
+        # First report after one whole randomised interval (RFC 3550 section 6.2 allows half
+        # of it; the first seconds of a call carry little to report).
+        self._next_rtcp = now + RTCP_INTERVAL * rng.uniform(0.5, 1.5)
         self.params = params
         self._apply(params)
 

@@ -271,10 +271,12 @@ def impaired_topology(
     try:
         topo.setup()
         yield topo
-    finally:
-        errors = topo.teardown()
-        if errors:
-            raise NetnsError("; ".join(errors))
+    except BaseException:
+        topo.teardown()  # best effort: the error in flight is the one to report
+        raise
+    errors = topo.teardown()
+    if errors:
+        raise NetnsError("; ".join(errors))
 
 
 # ---------------------------------------------------------------------- userspace netem

@@ -85,7 +85,11 @@ def start_server(
         base = 20000 + (os.getpid() * 7 + sip_port) % 20000 // 2 * 2
         media_ports = f"{base}-{base + 199}"
     cfg = tmp / "sylkbox.toml"
-    cfg.write_text(f'[media]\nport_range = "{media_ports}"\n' + config)
+    media_line = f'port_range = "{media_ports}"\n'
+    if "[media]" in config:  # one [media] table: put the port range into the caller's
+        cfg.write_text(config.replace("[media]\n", "[media]\n" + media_line, 1))
+    else:
+        cfg.write_text("[media]\n" + media_line + config)
     log_path = tmp / "sylkbox.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(

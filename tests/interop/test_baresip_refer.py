@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 
 from tests.helpers.audio import level_db, rms_dbfs, tone_power, write_sine
 from tests.helpers.pjsua_agent import AgentProcess, spawn_agent
-from tests.helpers.server import RunningServer, free_port
+from tests.helpers.server import RunningServer, free_port, start_server
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -285,6 +286,17 @@ def start_baresip(workdir: Path, tone: Path) -> Baresip:
 
 
 # --------------------------------------------------------------------------- the test
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server that stays silent for a lone participant, so the end of the call can be
+    checked for silence once baresip is removed."""
+    srv = start_server(tmp_path / "srv", config='[media]\nalone = "silence"\n')
+    try:
+        yield srv
+    finally:
+        assert srv.stop() == 0, srv.log_text()[-3000:]
+
+
 def test_refer_dials_out_baresip_then_refer_bye_removes_it(
     server: RunningServer, tmp_path: Path
 ) -> None:

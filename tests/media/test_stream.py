@@ -205,7 +205,7 @@ def pcmu_stream(stream_id: str, seed: int, clock: list[float]) -> Stream:
 def test_rtcp_exchange_loss_jitter_and_rtt() -> None:
     clock = [0.0]
     a, b = pcmu_stream("a", 1, clock), pcmu_stream("b", 2, clock)
-    assert not a.rtcp_due(1.0) and a.rtcp_due(4.0)  # first report after 1.25..3.75 s
+    assert not a.rtcp_due(2.4) and a.rtcp_due(7.6)  # first report after 2.5..7.5 s
     one_way = 0.03
     for k in range(100):  # a sends 2 s of audio to b; every 10th packet is lost
         clock[0] = 0.02 * k
