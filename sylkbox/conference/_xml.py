@@ -69,6 +69,8 @@ def parse_xml(data: bytes, *, max_size: int, max_depth: int = 32) -> ET.Element:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise XmlParseError(f"malformed XML: {expat.errors.messages[exc.code]}") from None
+    except (LookupError, ValueError, TypeError) as exc:  # e.g. an unknown declared encoding
+        raise XmlParseError(f"unreadable XML: {exc}") from None
     try:
         return builder.close()
     except AssertionError:  # pragma: no cover - expat guarantees a balanced tree

@@ -124,3 +124,10 @@ def test_recipient_list_part_of_rfc5366_invite_body() -> None:
         "sip:joe@example.org",
         "sip:ted@example.net",
     ]
+
+
+def test_unknown_declared_encoding_is_a_bad_list() -> None:
+    """An XML declaration naming an encoding Python lacks must not escape as LookupError."""
+    data = b'<?xml version="1.0" encoding="rot13"?><resource-lists/>'
+    with pytest.raises(BadResourceList):
+        parse_resource_lists(data)
