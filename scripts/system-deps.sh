@@ -5,7 +5,7 @@
 set -euo pipefail
 what=${1:-run}
 run_pkgs=(python3-venv ca-certificates libopus0 espeak-ng)
-test_pkgs=(sip-tester baresip linphone-cli sox iproute2 libxml2-utils)
+test_pkgs=(sip-tester baresip linphone-cli sox iproute2 libxml2-utils chromium chromium-driver fonts-liberation)
 case "$what" in
   run) pkgs=("${run_pkgs[@]}") ;;
   test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;

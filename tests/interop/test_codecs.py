@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from sylkbox.media import g711
 from tests.helpers.audio import level_db, read_wav, rms_dbfs, tone_power, write_sine
 from tests.helpers.pjsua_agent import AgentProcess, spawn_agent
 from tests.helpers.server import RunningServer, free_port
@@ -271,6 +272,29 @@ def _pcap_audio(path: Path) -> FloatArray:
     return _alaw_decode(bytes(payload))
 
 
+def _pcap_as_pcmu(source: Path, target: Path) -> None:
+    """Rewrite the A-law capture as a PCMU one (RTP payload type 0, RFC 3551 4.5.14): the same
+    speech, transcoded sample by sample through linear PCM; UDP checksums zeroed (IPv4 allows
+    it), so sipp can play it into a PCMU call."""
+    data = bytearray(source.read_bytes())
+    offset = 24
+    while offset + 16 <= len(data):
+        incl = struct.unpack("<I", data[offset + 8 : offset + 12])[0]
+        start = offset + 16
+        ihl = (data[start + 14] & 0x0F) * 4
+        udp = start + 14 + ihl
+        rtp = udp + 8
+        csrc = data[rtp] & 0x0F
+        payload = rtp + 12 + 4 * csrc
+        end = start + incl
+        linear = np.round(_alaw_decode(bytes(data[payload:end])) * 32768.0)
+        data[payload:end] = g711.ulaw_encode(np.clip(linear, -32768, 32767).astype(np.int16))
+        data[rtp + 1] = (data[rtp + 1] & 0x80) | 0  # payload type 0, marker kept
+        data[udp + 6 : udp + 8] = b"\x00\x00"
+        offset = end
+    target.write_bytes(bytes(data))
+
+
 def _envelope(samples: FloatArray, rate: int, frame_s: float = 0.02) -> FloatArray:
     frame = round(rate * frame_s)
     n = len(samples) // frame
@@ -278,10 +302,23 @@ def _envelope(samples: FloatArray, rate: int, frame_s: float = 0.02) -> FloatArr
     return np.asarray(20 * np.log10(np.maximum(rms, 1e-3)), dtype=np.float64)
 
 
-def test_pcma_speech_from_sipp_pcap_reaches_a_participant(
-    server: RunningServer, tmp_path: Path
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_g711_speech_from_sipp_pcap_reaches_a_participant(
+    server: RunningServer, tmp_path: Path, codec: str
 ) -> None:
+    """sipp offers only `codec` and plays speech from a capture into the room; a pjsua2
+    participant's recording follows the capture's speech envelope."""
     room = f"sip:pcmaroom@{server.host}:{server.sip_port}"
+    pcap, pt = PCAP, 8
+    scenario = Path(__file__).parent / "scenarios" / "pcma_pcap.xml"
+    if codec == "PCMU":
+        pcap, pt = tmp_path / "g711u.pcap", 0
+        _pcap_as_pcmu(PCAP, pcap)
+        text = scenario.read_text().replace(str(PCAP), str(pcap))
+        text = text.replace("RTP/AVP 8", "RTP/AVP 0").replace("a=rtpmap:8 PCMA/8000",
+                                                             "a=rtpmap:0 PCMU/8000")
+        scenario = tmp_path / "pcmu_pcap.xml"
+        scenario.write_text(text)
     heard = tmp_path / "pjsua_heard.wav"
     agent: AgentProcess | None = None
     sipp = None
@@ -290,7 +327,7 @@ def test_pcma_speech_from_sipp_pcap_reaches_a_participant(
                             codec="PCMU")
         agent.wait_event("media", timeout=10)
         time.sleep(ALONE_PROMPT_SECONDS)  # the lone joiner's prompt is over before sipp speaks
-        sipp = start_sipp("pcma_pcap.xml", tmp_path / "sipp",
+        sipp = start_sipp(scenario, tmp_path / "sipp",
                           remote=(server.host, server.sip_port), service="pcmaroom",
                           keys={"caller": "sipp"}, duration_ms=9000, timeout=25)
         result = sipp.wait()
@@ -303,10 +340,10 @@ def test_pcma_speech_from_sipp_pcap_reaches_a_participant(
             agent.stop()
     assert result.returncode == 0, result.report()
     answer = result.received("SIP/2.0 200")[0]
-    assert re.search(r"a=rtpmap:8 PCMA/8000", answer), answer
+    assert re.search(rf"a=rtpmap:{pt} {codec}/8000", answer), answer
     assert summary["confirmed"] and summary["codec"] == "PCMU", summary
 
-    reference = _pcap_audio(PCAP)
+    reference = _pcap_audio(PCAP)  # the speech as captured (A-law), for both codecs
     rec, rate = read_wav(heard)
     ref_env = _envelope(reference, 8000)
     voiced = np.flatnonzero(ref_env > -45.0)
