@@ -22,7 +22,9 @@ from sylkbox.config import Config
 from sylkbox.media.control import AddStream, Direction, PlayPrompt, UpdateStream
 from sylkbox.media.prompts import ensure_prompts
 from sylkbox.media.supervisor import MediaSupervisor
+from sylkbox.msrp.session import SessionConfig
 from sylkbox.net.certs import ensure_certificate
+from sylkbox.net.msrp import MsrpListener, default_session_factory
 from sylkbox.net.sip_endpoint import SipEndpoint
 from sylkbox.net.transport import SipTransports, TransportLimits
 from sylkbox.sip.parser import ParserLimits
@@ -124,6 +126,7 @@ class Server:
         self._endpoint: SipEndpoint | None = None
         self._transports: SipTransports | None = None
         self._media: MediaSupervisor | None = None
+        self._msrp: MsrpListener | None = None
         self.focus: Focus | None = None
         self._events_task: asyncio.Task[None] | None = None
 
@@ -159,8 +162,23 @@ class Server:
         )
         await media.start()
         self._media = media
+        # one MSRP port for every chat session (BLINK.md 7), msrps by default
+        msrp = MsrpListener(
+            bind=config.sip.bind,
+            port=config.msrp.port,
+            advertised_host=advertised,
+            server_ssl=_server_ssl_context(config) if config.msrp.tls else None,
+            session_factory=default_session_factory(
+                SessionConfig(max_message_size=config.msrp.max_message_size)
+            ),
+        )
+        msrp_address = await msrp.start()
+        self._msrp = msrp
         focus = Focus(
-            config, endpoint, MediaAdapter(media, config.sip.bind, config.media.sample_rate)
+            config,
+            endpoint,
+            MediaAdapter(media, config.sip.bind, config.media.sample_rate),
+            msrp,
         )
         endpoint.handler = focus
         self.focus = focus
@@ -179,6 +197,7 @@ class Server:
             )
             listening.append(f"sips:{_hp(tls)};transport=tls")
         listening.append(f"rtp:{bind}:{config.media.port_range}")
+        listening.append(f"{'msrps' if msrp.tls else 'msrp'}:{_hp(msrp_address)}")
         self.addresses = listening
         log.info(
             "sylkbox %s listening on %s (advertised address %s)",
@@ -195,6 +214,8 @@ class Server:
             self._events_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._events_task
+        if self._msrp is not None:
+            await self._msrp.close()
         if self._endpoint is not None:
             self._endpoint.close()
         if self._media is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "MdnsConfig",
     "MediaConfig",
+    "MsrpConfig",
     "RoomPolicy",
     "ServerConfig",
     "SipConfig",
@@ -182,6 +183,18 @@ class MediaConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MsrpConfig:
+    """`[msrp]`: the one MSRP listening port shared by every chat session (RFC 4975, RFC 4976),
+    bound on the SIP bind address; `tls` chooses msrps (TCP/TLS/MSRP, the default, as Blink's
+    Bonjour account uses) or plain TCP/MSRP; `max_message_size` is the largest complete
+    message accepted (413 beyond it, RFC 4975 7.3)."""
+
+    port: int = field(default=2855, metadata=_validated(_port))
+    tls: bool = True
+    max_message_size: int = field(default=10 * 1024 * 1024, metadata=_validated(_positive))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoomPolicy:
     """Who may join a room and how many (`[conference]` defaults, `[rooms."user@host"]`)."""
 
@@ -228,6 +241,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     sip: SipConfig = SipConfig()
     media: MediaConfig = MediaConfig()
+    msrp: MsrpConfig = MsrpConfig()
     conference: ConferenceConfig = ConferenceConfig()
     web: WebConfig = WebConfig()
     mdns: MdnsConfig = MdnsConfig()
@@ -311,6 +325,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         "server": ServerConfig,
         "sip": SipConfig,
         "media": MediaConfig,
+        "msrp": MsrpConfig,
         "web": WebConfig,
         "mdns": MdnsConfig,
     }

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sylkbox.conference.capabilities import ACCEPT, ALLOW, SERVER_NAME, SUPPORTED, SUPPORTED_TAGS
+from sylkbox.conference.chat_port import ChatPort, EchoToRoomChat, MsrpPort
 from sylkbox.conference.errors import (
     AccessDenied,
     BadRequest,
@@ -31,7 +32,7 @@ from sylkbox.conference.errors import (
     UnsupportedExtension,
 )
 from sylkbox.conference.media_port import MediaPort, StreamSpec
-from sylkbox.conference.participant import AudioState, Participant, ParticipantState
+from sylkbox.conference.participant import AudioState, ChatState, Participant, ParticipantState
 from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import Address, SipPort
@@ -45,9 +46,12 @@ from sylkbox.media.control import (
     StreamFailed,
     StreamStats,
 )
+from sylkbox.msrp.session import MsrpEvent
 from sylkbox.sdp import (
     AcceptedAudio,
+    AcceptedChat,
     Capabilities,
+    MsrpPolicy,
     SdpError,
     SessionDescription,
     build_answer,
@@ -85,6 +89,8 @@ _ERROR_STATUS: dict[type[FocusError], int] = {
 DialogKey = tuple[str, str, str]  # call-id, local tag, remote tag
 DTMF_MUTE_WINDOW = 2.0
 """'*' then '6' (RFC 4733 events) within this many seconds toggles the sender's mute."""
+MSRP_CONNECT_TIMEOUT = 30.0
+"""How long a passive chat stream waits for the remote's connection (RFC 4975 7.1.1)."""
 
 
 def dialog_key(request: Request) -> DialogKey:
@@ -95,10 +101,22 @@ def dialog_key(request: Request) -> DialogKey:
 class Focus:
     """All rooms of the box and the SIP logic around them."""
 
-    def __init__(self, config: Config, sip: SipPort, media: MediaPort) -> None:
+    def __init__(
+        self,
+        config: Config,
+        sip: SipPort,
+        media: MediaPort,
+        msrp: MsrpPort | None = None,
+        chat: ChatPort | None = None,
+    ) -> None:
         self._config = config
         self._sip = sip
         self._media = media
+        # MSRP chat (BLINK.md 4, 7) is accepted only with a listener to carry it
+        self._msrp = msrp
+        self._msrp_policy = MsrpPolicy(tls=msrp.tls) if msrp is not None else None
+        self.chat: ChatPort = chat or EchoToRoomChat()
+        self.msrp_connect_timeout = MSRP_CONNECT_TIMEOUT
         self._rooms: dict[str, Room] = {}
         self._rooms_by_id: dict[str, Room] = {}
         self._participants: dict[DialogKey, tuple[Room, Participant]] = {}
@@ -375,7 +393,7 @@ class Focus:
 
     def _negotiate(self, offer: SessionDescription) -> Any:
         try:
-            return negotiate(offer, self._capabilities)
+            return negotiate(offer, self._capabilities, msrp=self._msrp_policy)
         except SdpNoAcceptableMedia as exc:
             raise NoAcceptableMedia("Not Acceptable Here: no usable media stream") from exc
 
@@ -395,6 +413,8 @@ class Focus:
         try:
             if audio is not None:
                 participant.audio = await self._start_audio(room, participant, audio)
+            if plan.chat is not None:
+                self._prepare_chat(participant, plan.chat)
             if self._config.sip.answer_delay:
                 ringing = request.create_response(180, to_tag=to_tag)
                 ringing.headers.set(
@@ -430,6 +450,7 @@ class Focus:
         self._sip.respond(response)
         self.timers.arm(room, participant)
         log.info("%s joined %s (%d connected)", participant.uri, room.key, room.connected_count)
+        self._start_chat(room, participant)
         self._announce_join(room, participant)
         self.room_changed(room)
         for uri in resources:
@@ -467,6 +488,10 @@ class Focus:
                     keys[decision.index] = participant.audio.local_key
                 log.debug("answer to %s: %s %s, SRTP %s", participant.uri, decision.profile,
                           decision.codec.name, participant.audio.srtp_suite or "no")
+        paths = {}
+        for decision in plan.decisions:
+            if isinstance(decision, AcceptedChat) and participant.chat is not None:
+                paths[decision.index] = str(participant.chat.local_uri)
         participant.sdp_version += 1
         answer = build_answer(
             offer,
@@ -476,6 +501,7 @@ class Focus:
             session_id=int(participant.id, 16),
             session_version=participant.sdp_version,
             local_keys=keys,
+            local_paths=paths,
         )
         participant.local_sdp = answer
         return answer.to_bytes()
@@ -484,6 +510,7 @@ class Focus:
         """Undo a join that did not complete; the stream may exist even if `add_stream` was
         interrupted (the worker got the command), so remove it by id."""
         room.remove(participant.id)
+        self._stop_chat(room, participant)
         self._maybe_remove_room(room)
         if had_audio:
             try:
@@ -573,6 +600,7 @@ class Focus:
             elif audio is not None and participant.audio is not None:
                 _apply_audio(participant.audio, audio)
                 await self._media.update_stream(_spec(participant.audio))
+            chat_changed = self._update_chat(room, participant, plan.chat)
             answer = self._build_answer(offer, plan, participant, event.source[0])
         except Exception as exc:
             log.exception("re-INVITE failed")
@@ -588,6 +616,8 @@ class Focus:
             self.timers.answer(participant, timer, response)
         self._sip.respond(response)
         self.timers.arm(room, participant)
+        if chat_changed:
+            self._start_chat(room, participant)
         if participant.on_hold != was_held:
             log.info("%s %s", participant.uri, "on hold" if participant.on_hold else "resumed")
         self.room_changed(room)
@@ -609,6 +639,7 @@ class Focus:
             participant.session_timer_handle.cancel()
         if participant.audio is not None:
             self.spawn(self._media.remove_stream(participant.audio.stream_id), name="rm-stream")
+        self._stop_chat(room, participant)
         if send_bye and participant.dialog is not None:
             self.spawn(self._send_bye(participant), name=f"bye-{participant.id}")
         log.info("%s left %s %s", participant.uri, room.key, reason)
@@ -640,6 +671,114 @@ class Focus:
     def room_changed(self, room: Room) -> None:
         """Something RFC 4575 shows changed: NOTIFY every subscriber of the room."""
         self.subscriptions.room_changed(room)
+
+    # -------------------------------------------------------------------- chat
+    def _prepare_chat(self, participant: Participant, chat: AcceptedChat) -> None:
+        """Our side of an accepted chat stream, before the answer goes out: a fresh local
+        URI and, when we are passive, the listener's expectation (BLINK.md 7: exact paths)."""
+        assert self._msrp is not None
+        state = ChatState(
+            local_uri=self._msrp.new_local_uri(),
+            remote_path=chat.remote_path,
+            we_connect=chat.we_connect,
+            tls=chat.tls,
+        )
+        if not chat.we_connect:
+            state.pending = self._msrp.expect(state.local_uri, " ".join(chat.remote_path))
+        participant.chat = state
+
+    def _update_chat(
+        self, room: Room, participant: Participant, chat: AcceptedChat | None
+    ) -> bool:
+        """A re-INVITE adds, keeps or removes the chat stream; True when a new one must be
+        started once the answer is out."""
+        current = participant.chat
+        if chat is None:
+            if current is not None:
+                log.info("%s removed chat in %s", participant.uri, room.key)
+                self._stop_chat(room, participant)
+            return False
+        if current is not None and current.remote_path == chat.remote_path:
+            return False  # the same stream, our same path in the answer (RFC 4975 8.4)
+        if current is not None:
+            self._stop_chat(room, participant)
+        self._prepare_chat(participant, chat)
+        return True
+
+    def _start_chat(self, room: Room, participant: Participant) -> None:
+        state = participant.chat
+        if state is not None and state.task is None and state.channel is None:
+            state.task = self.spawn(
+                self._connect_chat(room, participant, state), name=f"chat-{participant.id}"
+            )
+
+    async def _connect_chat(self, room: Room, participant: Participant, state: ChatState) -> None:
+        """Wait for (passive) or make (active) the MSRP connection, then hand the session to
+        the chat port; failure is handled as a lost connection."""
+        assert self._msrp is not None
+        try:
+            if state.we_connect:
+                channel = await self._msrp.connect(state.local_uri, " ".join(state.remote_path))
+            else:
+                assert state.pending is not None
+                channel = await asyncio.wait_for(state.pending, self.msrp_connect_timeout)
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            if participant.chat is state:
+                state.task = None
+                self._chat_lost(room, participant, f"MSRP connection failed: {exc}")
+            return
+        finally:
+            state.pending = None
+        if participant.chat is not state or participant.state is ParticipantState.DISCONNECTED:
+            channel.close()
+            return
+        state.task = None
+        state.channel = channel
+        channel.set_handler(
+            lambda event: self._chat_event(room, participant, state, event),
+            lambda reason: self._chat_lost(room, participant, reason, state),
+        )
+        state.joined = True
+        log.info("%s chat connected in %s", participant.uri, room.key)
+        self.chat.join(room, participant, channel)
+
+    def _chat_event(
+        self, room: Room, participant: Participant, state: ChatState, event: MsrpEvent
+    ) -> None:
+        if participant.chat is state and state.joined:
+            self.chat.handle_event(room, participant, event)
+
+    def _chat_lost(
+        self, room: Room, participant: Participant, reason: str, state: ChatState | None = None
+    ) -> None:
+        """The chat stream's connection is gone: drop the stream; a session left without
+        any stream is ended with BYE (BLINK.md 4, SylkServer ends such sessions)."""
+        if participant.chat is None or (state is not None and participant.chat is not state):
+            return
+        log.info("%s lost chat in %s: %s", participant.uri, room.key, reason)
+        self._stop_chat(room, participant)
+        if participant.audio is None:
+            self.leave(room, participant, send_bye=True, reason="(MSRP connection lost)")
+        else:
+            self.room_changed(room)
+
+    def _stop_chat(self, room: Room, participant: Participant) -> None:
+        """Tear the chat stream down: expectation, connect task, connection, chat port."""
+        state, participant.chat = participant.chat, None
+        if state is None:
+            return
+        if state.pending is not None and self._msrp is not None:
+            self._msrp.forget_expected(state.local_uri)
+            state.pending = None
+        if state.task is not None and state.task is not asyncio.current_task():
+            state.task.cancel()
+        state.task = None
+        if state.joined:
+            state.joined = False
+            self.chat.leave(room, participant)
+        if state.channel is not None:
+            state.channel.close()
+            state.channel = None
 
     # ------------------------------------------------------------ media events
     def media_event(self, event: MediaEvent) -> None:
@@ -722,6 +861,7 @@ class Focus:
                     and participant.state is ParticipantState.CONNECTED
                 ):
                     byes.append(self.spawn(self._send_bye(participant), name="bye"))
+                self._stop_chat(room, participant)
                 room.remove(participant.id)
         byes.extend(self.subscriptions.terminate_all())
         byes.extend(self.refer.terminate_all())

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sylkbox.media.control import StreamStats
 from sylkbox.sdp import SessionDescription
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.session_timer import SessionTimer
 
-__all__ = ["AudioState", "Participant", "ParticipantState"]
+if TYPE_CHECKING:
+    from sylkbox.conference.chat_port import MsrpChannel
+    from sylkbox.msrp.uri import MsrpUri
+
+__all__ = ["AudioState", "ChatState", "Participant", "ParticipantState"]
 
 _media_ids = itertools.count(1000)
 
@@ -55,6 +61,26 @@ class AudioState:
 
 
 @dataclass(slots=True, kw_only=True)
+class ChatState:
+    """The negotiated MSRP chat stream (RFC 4975, BLINK.md 4.1 and 7).
+
+    ``local_uri`` is our ``a=path``; ``we_connect`` says whether we are the active side.
+    ``pending`` is the listener's expectation (passive side) until the remote connects;
+    ``task`` sets the connection up; ``channel`` is the connected session.
+    """
+
+    local_uri: MsrpUri
+    remote_path: tuple[str, ...]
+    we_connect: bool
+    tls: bool
+    media_id: str = field(default_factory=next_media_id)
+    pending: Awaitable[MsrpChannel] | None = None
+    task: asyncio.Task[Any] | None = None
+    channel: MsrpChannel | None = None
+    joined: bool = False  # handed to the chat port
+
+
+@dataclass(slots=True, kw_only=True)
 class Participant:
     """One session in a room. `uri` is the From (or dialled) URI, `contact` the remote Contact."""
 
@@ -66,6 +92,7 @@ class Participant:
     dialog: Dialog | None = None
     state: ParticipantState = ParticipantState.CONNECTED
     audio: AudioState | None = None
+    chat: ChatState | None = None
     sdp_version: int = 1
     session_timer: SessionTimer | None = None
     transport: str = "udp"

@@ -97,7 +97,11 @@ class Room:
 
 
 def _endpoint(p: Participant) -> EndpointInfo:
-    media = (MediaInfo(id=p.audio.media_id, type="audio"),) if p.audio else ()
+    media: tuple[MediaInfo, ...] = (
+        (MediaInfo(id=p.audio.media_id, type="audio"),) if p.audio else ()
+    )
+    if p.chat is not None:  # RFC 4575 5.7.1; SylkServer writes type "message" for chat
+        media += (MediaInfo(id=p.chat.media_id, type="message"),)
     return EndpointInfo(
         entity=p.contact,
         display_text=p.nickname or p.display_name,

@@ -12,8 +12,10 @@ from sylkbox.sdp.model import (
     SessionDescription,
     Timing,
 )
+from sylkbox.sdp.msrp import MsrpPolicy, Setup
 from sylkbox.sdp.offer_answer import (
     AcceptedAudio,
+    AcceptedChat,
     Address,
     Capabilities,
     Codec,
@@ -31,6 +33,7 @@ from sylkbox.sdp.offer_answer import (
 __all__ = [
     "STATIC_AUDIO_PAYLOAD_TYPES",
     "AcceptedAudio",
+    "AcceptedChat",
     "Address",
     "Capabilities",
     "Codec",
@@ -40,6 +43,7 @@ __all__ = [
     "Direction",
     "InvalidAnswerError",
     "MediaDescription",
+    "MsrpPolicy",
     "NoAcceptableMedia",
     "OfferPlan",
     "Origin",
@@ -49,6 +53,7 @@ __all__ = [
     "SdpLimits",
     "SdpParseError",
     "SessionDescription",
+    "Setup",
     "Timing",
     "answer_offer",
     "build_answer",

@@ -7,6 +7,12 @@ Answering (the focus is the UAS, and for every re-INVITE):
   with port 0, RFC 3264 6).  No usable stream at all raises :class:`NoAcceptableMedia` (488).
 * :func:`build_answer` turns the plan into the answer: same m-lines in the same order.
 
+MSRP chat (RFC 4975, BLINK.md 4.1 and 7): when :func:`negotiate` is given an
+:class:`~sylkbox.sdp.msrp.MsrpPolicy`, the first usable ``m=message`` chat line becomes
+:class:`AcceptedChat` (a file transfer line, one with ``a=file-selector``, is still rejected);
+a chat stream alone is an acceptable session.  ``build_answer(local_paths=...)`` writes our
+``a=path`` for it.  Without a policy chat is rejected as before.
+
 Offering (dial-out, the focus is the UAC): :func:`build_offer`, then
 :func:`negotiate_answer` reads the callee's answer.
 
@@ -50,9 +56,18 @@ from sylkbox.sdp.model import (
     SessionDescription,
     Timing,
 )
+from sylkbox.sdp.msrp import (
+    MsrpMedia,
+    MsrpPolicy,
+    Setup,
+    build_msrp_media,
+    connection_role,
+    parse_msrp_media,
+)
 
 __all__ = [
     "AcceptedAudio",
+    "AcceptedChat",
     "Address",
     "Capabilities",
     "Codec",
@@ -209,7 +224,31 @@ class Rejected:
     reason: str
 
 
-Decision = AcceptedAudio | Rejected
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedChat:
+    """An accepted MSRP chat stream (m-line ``index`` of the offer, RFC 4975 8).
+
+    ``remote_path`` is the offer's ``a=path`` (last URI: the remote endpoint); ``local_setup``
+    is our role (BLINK.md 7): ``passive`` means we wait for the remote's connection and match
+    its first SEND against the exact paths, ``active`` that we connect to ``remote_path[0]``
+    and bind with an empty SEND.
+    """
+
+    index: int
+    remote_path: tuple[str, ...]
+    remote_setup: Setup
+    local_setup: Setup
+    accept_types: tuple[str, ...]
+    accept_wrapped_types: tuple[str, ...]
+    tls: bool
+    chatroom: tuple[str, ...] = ()
+
+    @property
+    def we_connect(self) -> bool:
+        return self.local_setup is Setup.ACTIVE
+
+
+Decision = AcceptedAudio | AcceptedChat | Rejected
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,6 +262,10 @@ class OfferPlan:
         return next((d for d in self.decisions if isinstance(d, AcceptedAudio)), None)
 
     @property
+    def chat(self) -> AcceptedChat | None:
+        return next((d for d in self.decisions if isinstance(d, AcceptedChat)), None)
+
+    @property
     def rejected(self) -> tuple[Rejected, ...]:
         return tuple(d for d in self.decisions if isinstance(d, Rejected))
 
@@ -230,20 +273,29 @@ class OfferPlan:
 # -- answering ---------------------------------------------------------------------------------
 
 
-def negotiate(offer: SessionDescription, capabilities: Capabilities) -> OfferPlan:
+def negotiate(
+    offer: SessionDescription, capabilities: Capabilities, *, msrp: MsrpPolicy | None = None
+) -> OfferPlan:
     """Decide every m-line of ``offer`` (RFC 3264 6).  Raises :class:`NoAcceptableMedia` when
-    nothing can be accepted.  Use it for initial offers and re-INVITE offers alike."""
+    nothing can be accepted.  Use it for initial offers and re-INVITE offers alike.  With
+    ``msrp`` the first usable chat stream is accepted too (see :func:`_decide_chat`)."""
     decisions: list[Decision] = []
-    audio_taken = False
+    audio_taken = chat_taken = False
     for index, media in enumerate(offer.media):
-        decision = _decide(offer, index, media, capabilities, audio_taken=audio_taken)
+        decision: Decision
+        if media.media == "message" and msrp is not None and media.port != 0:
+            decision = _decide_chat(offer, index, media, msrp, chat_taken=chat_taken)
+        else:
+            decision = _decide(offer, index, media, capabilities, audio_taken=audio_taken)
         if isinstance(decision, AcceptedAudio):
             audio_taken = True
+        elif isinstance(decision, AcceptedChat):
+            chat_taken = True
         else:
             logger.debug("x m-line %d (%s) rejected: %s", index, media.media, decision.reason)
         decisions.append(decision)
     plan = OfferPlan(decisions=tuple(decisions))
-    if plan.audio is None:
+    if plan.audio is None and plan.chat is None:
         reasons = tuple(f"m-line {r.index} {r.media}: {r.reason}" for r in plan.rejected)
         raise NoAcceptableMedia("no acceptable media stream in offer", reasons)
     return plan
@@ -328,6 +380,47 @@ def _decide(
         telephone_event_fmtp=te_fmtp,
         ptime=capabilities.ptime,
         crypto=crypto,
+    )
+
+
+def _decide_chat(
+    offer: SessionDescription,
+    index: int,
+    media: MediaDescription,
+    policy: MsrpPolicy,
+    *,
+    chat_taken: bool,
+) -> AcceptedChat | Rejected:
+    """An ``m=message`` line (BLINK.md 4.1): sendrecv, format ``*``, the same MSRP transport
+    as ours (a TLS/TCP mismatch is rejected, as Blink and SylkServer do), ``a=setup`` not
+    ``holdconn``; file transfer lines (``a=file-selector``, RFC 5547) are not chat."""
+
+    def reject(reason: str) -> Rejected:
+        return Rejected(index=index, media=media.media, reason=reason)
+
+    parsed: MsrpMedia | str = parse_msrp_media(offer, media)
+    if isinstance(parsed, str):
+        return reject(parsed)
+    if parsed.file_selector is not None:
+        return reject("file transfer streams are not supported")
+    if chat_taken:
+        return reject("only one chat stream is accepted")
+    if parsed.tls != policy.tls:
+        return reject(f"MSRP transport mismatch: we use {policy.proto}")
+    if parsed.direction is not Direction.SENDRECV:
+        return reject(f"chat stream must be sendrecv, not {parsed.direction.value}")
+    local_setup = connection_role(parsed.setup)
+    if local_setup is None:
+        return reject(f"a=setup:{parsed.setup.value} is not supported")
+    return AcceptedChat(
+        index=index,
+        remote_path=parsed.path,
+        remote_setup=parsed.setup,
+        local_setup=local_setup,
+        accept_types=parsed.accept_types,
+        accept_wrapped_types=parsed.accept_wrapped_types,
+        tls=parsed.tls,
+        chatroom=parsed.chatroom,
     )
 
 
@@ -448,8 +541,12 @@ def build_answer(
     session_version: int,
     username: str = "sylkbox",
     local_keys: Mapping[int, str] | None = None,
+    local_paths: Mapping[int, str] | None = None,
 ) -> SessionDescription:
     """The answer to ``offer`` (RFC 3264 6): one m-line per offered line, same order.
+
+    ``local_paths`` maps the index of an accepted chat line to our MSRP URI (``a=path``,
+    RFC 4975 8.2); the line's port is that URI's port.
 
     ``local_ports`` maps the index of each accepted m-line to our RTP port.  Rejected lines get
     port 0 and keep the offer's media, proto and first format.  ``local_keys`` maps the index
@@ -480,6 +577,14 @@ def build_answer(
                 MediaDescription(
                     media=offered.media, port=0, proto=offered.proto, formats=offered.formats[:1]
                 )
+            )
+            continue
+        if isinstance(decision, AcceptedChat):
+            path = (local_paths or {}).get(decision.index)
+            if not path:
+                raise ValueError(f"no local MSRP path for m-line {decision.index}")
+            answer.media.append(
+                build_msrp_media(path=path, tls=decision.tls, setup=decision.local_setup)
             )
             continue
         port = local_ports.get(decision.index)

@@ -31,7 +31,9 @@ def sipfrag_status(code: int, reason: str) -> bytes:
         raise ValueError(f"status code {code} out of range")
     if "\r" in reason or "\n" in reason:
         raise ValueError("reason phrase must not contain line breaks")
-    return f"SIP/2.0 {code} {reason}\r\n".encode()
+    # a reason phrase taken from a peer's response may hold undecodable bytes (lone
+    # surrogates); it must still make a valid NOTIFY body rather than an exception
+    return f"SIP/2.0 {code} {reason}\r\n".encode("utf-8", "replace")
 
 
 def parse_sipfrag(data: bytes) -> tuple[int, str]:

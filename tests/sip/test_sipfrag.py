@@ -61,6 +61,16 @@ def test_build_errors(code: int, reason: str) -> None:
         sipfrag_status(code, reason)
 
 
-@given(st.integers(100, 699), st.text(st.characters(blacklist_characters="\r\n"), max_size=40))
+@given(
+    st.integers(100, 699),
+    st.text(
+        st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40
+    ),
+)
 def test_round_trip_property(code: int, reason: str) -> None:
     assert parse_sipfrag(sipfrag_status(code, reason)) == (code, reason.strip())
+
+
+def test_undecodable_reason_still_builds_a_body() -> None:
+    body = sipfrag_status(486, "Busy \udcff here")
+    assert body == b"SIP/2.0 486 Busy ? here\r\n"
