@@ -126,6 +126,18 @@ class _Member:
     failed: bool = False
 
 
+class _NoSink:
+    """The sink of an external sender (SIP MESSAGE): it is never in the member list."""
+
+    def send(
+        self, content_type: str, body: bytes, *, success_report: bool, failure_report: bool
+    ) -> bool:
+        return True
+
+
+_NO_SINK = _NoSink()
+
+
 # -- texts (SylkServer room.py) --------------------------------------------------------------------
 
 
@@ -361,6 +373,19 @@ class ChatSwitch:
         member = self._members.get(participant_id)
         if member is None:
             return ChatStatus.FORBIDDEN
+        return self._receive(member, content_type, body)
+
+    def receive_external(
+        self, sender_id: str, identity: Identity, content_type: str, body: bytes
+    ) -> ChatStatus:
+        """A message from someone outside the chat (a SIP MESSAGE to the room URI): checked
+        and relayed as a member's would be (its CPIM ``From`` must be ``identity``), to every
+        chat session, and kept in the history even when nobody is in the chat."""
+        member = _Member(sender_id, identity, identity.user_host, _NO_SINK)
+        return self._receive(member, content_type, body)
+
+    def _receive(self, member: _Member, content_type: str, body: bytes) -> ChatStatus:
+        participant_id = member.participant_id
         if _media_type(content_type) != _CPIM:
             return ChatStatus.UNSUPPORTED_MEDIA_TYPE
         try:
