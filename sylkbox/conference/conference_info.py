@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from sylkbox.conference._xml import XmlParseError, parse_xml
+from sylkbox.xmlsafe import XmlParseError, parse_xml
 
 __all__ = [
     "AGP_CONF_NS",

@@ -23,7 +23,7 @@ import logging
 import xml.etree.ElementTree as ET
 from typing import NamedTuple
 
-from sylkbox.conference._xml import XmlParseError, parse_xml
+from sylkbox.xmlsafe import XmlParseError, parse_xml
 
 __all__ = [
     "CONTENT_TYPE",

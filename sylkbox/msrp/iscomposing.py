@@ -19,9 +19,9 @@ import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from xml.parsers import expat
 
 from sylkbox.msrp.errors import RemoteProtocolError
+from sylkbox.xmlsafe import XmlParseError, parse_xml
 
 __all__ = [
     "CONTENT_TYPE",
@@ -107,55 +107,10 @@ def build(document: IsComposing) -> bytes:
 
 def _parse_xml(data: bytes, max_size: int) -> ET.Element:
     """Expat without DOCTYPEs or entity declarations, into an ElementTree (``{ns}local`` tags)."""
-    if len(data) > max_size:
-        raise IsComposingError(f"document larger than {max_size} bytes")
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate(namespace_separator="}")
-    parser.buffer_text = True
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    depth = 0
-
-    def qname(name: str) -> str:
-        return "{" + name if "}" in name else name
-
-    def refuse(*_args: object) -> None:
-        raise IsComposingError("DOCTYPE and entity declarations are not allowed")
-
-    def refuse_external(*_args: object) -> int:
-        raise IsComposingError("external entities are not allowed")
-
-    def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal depth
-        depth += 1
-        if depth > _MAX_DEPTH:
-            raise IsComposingError("elements nested too deep")
-        builder.start(qname(name), {qname(k): v for k, v in attrs.items()})
-
-    def end(name: str) -> None:
-        nonlocal depth
-        depth -= 1
-        builder.end(qname(name))
-
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.UnparsedEntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse_external
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
     try:
-        parser.Parse(data, True)
-    except IsComposingError:
-        raise
-    except expat.ExpatError as exc:
-        raise IsComposingError(f"malformed XML: {expat.errors.messages[exc.code]}") from None
-    except (LookupError, ValueError, TypeError) as exc:
-        # An XML declaration naming an unknown or non-text encoding ends up in the codecs.
-        raise IsComposingError(f"unusable XML encoding: {exc}") from None
-    try:
-        return builder.close()
-    except AssertionError:  # pragma: no cover - expat guarantees a balanced tree
-        raise IsComposingError("malformed XML") from None
+        return parse_xml(data, max_size=max_size, max_depth=_MAX_DEPTH)
+    except XmlParseError as exc:
+        raise IsComposingError(exc.reason) from None
 
 
 def _child_text(root: ET.Element, name: str) -> str | None:

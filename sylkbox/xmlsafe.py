@@ -1,4 +1,5 @@
-"""Hardened XML parsing shared by the conference document parsers.
+"""Hardened XML parsing shared by every parser of documents from the wire (resource lists,
+conference-info, is-composing); stdlib only, so protocol cores may use it.
 
 Documents from the wire (resource lists, conference-info) are parsed with expat directly so that a
 DOCTYPE is refused before any entity is declared: no internal or external entities, no "billion
