@@ -15,9 +15,14 @@ import ssl
 import sys
 from pathlib import Path
 
+from aiohttp import web
+
 from sylkbox import __version__
+from sylkbox.conference.files import FileStore
 from sylkbox.conference.focus import Focus
 from sylkbox.conference.media_port import StreamSpec
+from sylkbox.conference.room_chat import RoomChat
+from sylkbox.conference.screenshare import ScreenSharing
 from sylkbox.config import Config
 from sylkbox.media.control import AddStream, Direction, PlayPrompt, UpdateStream
 from sylkbox.media.prompts import ensure_prompts
@@ -29,6 +34,7 @@ from sylkbox.net.sip_endpoint import SipEndpoint
 from sylkbox.net.transport import SipTransports, TransportLimits
 from sylkbox.sip.parser import ParserLimits
 from sylkbox.sip.transaction import TransactionLayer
+from sylkbox.webui import create_app
 
 __all__ = ["Server", "run"]
 
@@ -129,6 +135,8 @@ class Server:
         self._msrp: MsrpListener | None = None
         self.focus: Focus | None = None
         self._events_task: asyncio.Task[None] | None = None
+        self._screens: ScreenSharing | None = None
+        self._web: web.AppRunner | None = None
 
     @staticmethod
     async def _forward_media_events(media: MediaSupervisor, focus: Focus) -> None:
@@ -174,12 +182,34 @@ class Server:
         )
         msrp_address = await msrp.start()
         self._msrp = msrp
+        # screen sharing (BLINK.md 6): frames from the chat, files under data_dir/screens
+        screens = ScreenSharing(
+            config.data_dir,
+            max_frame_size=config.web.max_screen_frame,
+            idle_timeout=config.web.screen_idle_timeout,
+        )
+        self._screens = screens
+        room_chat = RoomChat(on_screen_frame=screens.on_frame)
         focus = Focus(
             config,
             endpoint,
             MediaAdapter(media, config.sip.bind, config.media.sample_rate),
             msrp,
+            room_chat,
+            screens=screens,
+            files=FileStore(
+                config.data_dir,
+                max_size=config.files.max_size,
+                room_quota=config.files.room_quota,
+                retention=config.files.retention,
+            ),
         )
+        room_chat.attach(focus)
+        if focus.files is not None:  # RFC 5547 (BLINK.md 5): status lines, expiry
+            focus.files.announce = room_chat.status
+            focus.spawn(focus.files.housekeeping(), name="files-expiry")
+        screens.on_change = focus.room_changed
+        screens.status = room_chat.status
         endpoint.handler = focus
         self.focus = focus
         self._events_task = asyncio.get_running_loop().create_task(
@@ -198,6 +228,17 @@ class Server:
             listening.append(f"sips:{_hp(tls)};transport=tls")
         listening.append(f"rtp:{bind}:{config.media.port_range}")
         listening.append(f"{'msrps' if msrp.tls else 'msrp'}:{_hp(msrp_address)}")
+        # the web UI (screen-sharing viewer) on the SIP bind address
+        runner = web.AppRunner(
+            create_app(focus=focus, screens=screens), access_log=None, handle_signals=False
+        )
+        await runner.setup()
+        self._web = runner
+        site = web.TCPSite(runner, bind, config.web.port)
+        await site.start()
+        web_port = _bound_port(runner, config.web.port)
+        screens.base_url = f"http://{_host(advertised)}:{web_port}"
+        listening.append(f"http://{_hp((bind, web_port))}/")
         self.addresses = listening
         log.info(
             "sylkbox %s listening on %s (advertised address %s)",
@@ -214,6 +255,10 @@ class Server:
             self._events_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._events_task
+        if self._web is not None:
+            await self._web.cleanup()
+        if self._screens is not None:
+            self._screens.close()
         if self._msrp is not None:
             await self._msrp.close()
         if self._endpoint is not None:
@@ -223,6 +268,18 @@ class Server:
         if self._transports is not None:
             await self._transports.close()
         log.info("sylkbox stopped")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    """The web port actually bound (the configured one, or the OS's pick for 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return configured
 
 
 def _hp(address: tuple[str, int]) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "ConferenceConfig",
     "Config",
     "ConfigError",
+    "FilesConfig",
     "MdnsConfig",
     "MediaConfig",
     "MsrpConfig",
@@ -195,6 +196,17 @@ class MsrpConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FilesConfig:
+    """`[files]`: file sharing in rooms (RFC 5547): the largest file, the total per room (both
+    answered 413), and how long files of non-persistent rooms are kept after the upload
+    (seconds; persistent rooms keep them)."""
+
+    max_size: int = field(default=100 * 1024 * 1024, metadata=_validated(_positive))
+    room_quota: int = field(default=1024 * 1024 * 1024, metadata=_validated(_positive))
+    retention: int = field(default=86400, metadata=_validated(_non_negative))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoomPolicy:
     """Who may join a room and how many (`[conference]` defaults, `[rooms."user@host"]`)."""
 
@@ -224,9 +236,14 @@ class ConferenceConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebConfig:
-    """`[web]`: the web UI (served from a later issue on)."""
+    """`[web]`: the web UI (aiohttp), bound on the SIP bind address: the screen-sharing
+    viewer (BLINK.md 6). `max_screen_frame` is the largest screen-sharing JPEG accepted
+    (bytes, 413 beyond it); a share goes idle `screen_idle_timeout` seconds after its last
+    frame."""
 
     port: int = field(default=8080, metadata=_validated(_port))
+    max_screen_frame: int = field(default=2 * 1024 * 1024, metadata=_validated(_positive))
+    screen_idle_timeout: float = field(default=10.0, metadata=_validated(_positive))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,6 +259,7 @@ class Config:
     sip: SipConfig = SipConfig()
     media: MediaConfig = MediaConfig()
     msrp: MsrpConfig = MsrpConfig()
+    files: FilesConfig = FilesConfig()
     conference: ConferenceConfig = ConferenceConfig()
     web: WebConfig = WebConfig()
     mdns: MdnsConfig = MdnsConfig()
@@ -326,6 +344,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         "sip": SipConfig,
         "media": MediaConfig,
         "msrp": MsrpConfig,
+        "files": FilesConfig,
         "web": WebConfig,
         "mdns": MdnsConfig,
     }

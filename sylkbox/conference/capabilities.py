@@ -6,7 +6,7 @@ from sylkbox import __version__
 
 __all__ = ["ACCEPT", "ALLOW", "SERVER_NAME", "SUPPORTED", "SUPPORTED_TAGS"]
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, REFER, UPDATE, MESSAGE"
 ACCEPT = "application/sdp, application/conference-info+xml, message/sipfrag, multipart/mixed"
 SUPPORTED_TAGS = ("timer", "norefersub", "recipient-list-invite")
 SUPPORTED = ", ".join(SUPPORTED_TAGS)

@@ -212,7 +212,7 @@ class ChatSwitch:
         welcome_extra: Sequence[str] = (),
         clock: Callable[[], datetime],
         on_overflow: Callable[[str], None],
-        on_screen_frame: Callable[[str, CpimMessage], None] | None = None,
+        on_screen_frame: Callable[[str, CpimMessage], ChatStatus | None] | None = None,
     ) -> None:
         if history_size < 0 or history_bytes < 0:
             raise ValueError("history limits must not be negative")
@@ -404,9 +404,9 @@ class ChatSwitch:
         wrapped = message.content_type
         if wrapped == _ISCOMPOSING:
             return self._relay_iscomposing(member, message)
-        if wrapped == SCREEN_SHARING_TYPE:
+        if wrapped == SCREEN_SHARING_TYPE:  # BLINK.md 6: the frame's status is the REPORT's
             if self._on_screen_frame is not None:
-                self._on_screen_frame(participant_id, message)
+                return self._on_screen_frame(participant_id, message) or ChatStatus.OK
             return ChatStatus.OK
         if not wrapped.startswith(("text/", "image/")):
             return ChatStatus.UNWANTED

@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sylkbox.msrp.errors import LocalProtocolError
-from sylkbox.msrp.session import MessageReceived, MsrpEvent, MsrpSession, NicknameRequested
+from sylkbox.msrp.session import (
+    MessageReceived,
+    MsrpEvent,
+    MsrpSession,
+    NicknameRequested,
+    SessionConfig,
+)
 from sylkbox.msrp.uri import MsrpUri
 
 if TYPE_CHECKING:
@@ -77,13 +83,22 @@ class MsrpPort(Protocol):
     def new_local_uri(self) -> MsrpUri: ...
 
     def expect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str, *, exact: bool = True
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        exact: bool = True,
+        config: SessionConfig | None = None,
     ) -> Awaitable[MsrpChannel]: ...
 
     def forget_expected(self, local_uri: MsrpUri) -> None: ...
 
     async def connect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        config: SessionConfig | None = None,
     ) -> MsrpChannel: ...
 
 
@@ -100,6 +115,22 @@ class ChatPort(Protocol):
 
     def handle_event(self, room: Room, participant: Participant, event: MsrpEvent) -> None:
         """An event of the participant's MSRP session (messages, reports, NICKNAME...)."""
+        ...
+
+    def relay_sip_message(
+        self,
+        room: Room,
+        sender_uri: str,
+        display_name: str | None,
+        content_type: str,
+        body: bytes,
+    ) -> int:
+        """A SIP MESSAGE (RFC 3428) to the room: relay it to the chat as from its SIP sender;
+        the status (200, 400, 403, 404, 413, 415) of the chat switch."""
+        ...
+
+    def forget_room(self, room: Room) -> None:
+        """The room is gone: drop its chat state (history included)."""
         ...
 
 
@@ -137,3 +168,16 @@ class EchoToRoomChat:
                 channel.call(lambda s: s.respond(event.request, 200))
             case _:
                 pass
+
+    def forget_room(self, room: Room) -> None:
+        """Nothing is kept per room."""
+
+    def relay_sip_message(
+        self,
+        room: Room,
+        sender_uri: str,
+        display_name: str | None,
+        content_type: str,
+        body: bytes,
+    ) -> int:
+        return 200

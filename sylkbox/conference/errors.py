@@ -9,6 +9,8 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "BadRequest",
+    "FileNotFound",
+    "FileTooLarge",
     "FocusError",
     "MethodNotAllowed",
     "NoAcceptableMedia",
@@ -86,3 +88,11 @@ class TransferForbidden(FocusError):
 
 class BadRequest(FocusError):
     """A request that parses but cannot be acted on (missing or malformed header)."""
+
+
+class FileTooLarge(FocusError):
+    """An offered upload is over `[files] max_size` or the room's quota (RFC 5547)."""
+
+
+class FileNotFound(FocusError):
+    """A download asks for a hash the room does not have (BLINK.md 5)."""

@@ -20,6 +20,8 @@ from sylkbox.conference.chat_port import ChatPort, EchoToRoomChat, MsrpPort
 from sylkbox.conference.errors import (
     AccessDenied,
     BadRequest,
+    FileNotFound,
+    FileTooLarge,
     FocusError,
     MethodNotAllowed,
     NoAcceptableMedia,
@@ -31,10 +33,12 @@ from sylkbox.conference.errors import (
     UnknownEvent,
     UnsupportedExtension,
 )
+from sylkbox.conference.files import FileStore, FileTransfers
 from sylkbox.conference.media_port import MediaPort, StreamSpec
 from sylkbox.conference.participant import AudioState, ChatState, Participant, ParticipantState
 from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
+from sylkbox.conference.screenshare import ScreenSharing
 from sylkbox.conference.sip_port import Address, SipPort
 from sylkbox.conference.timers import SessionTimers
 from sylkbox.config import CODEC_RTPMAPS, Config
@@ -47,9 +51,11 @@ from sylkbox.media.control import (
     StreamStats,
 )
 from sylkbox.msrp.session import MsrpEvent
+from sylkbox.msrp.uri import MsrpUri
 from sylkbox.sdp import (
     AcceptedAudio,
     AcceptedChat,
+    AcceptedFile,
     Capabilities,
     MsrpPolicy,
     SdpError,
@@ -77,6 +83,8 @@ _ERROR_STATUS: dict[type[FocusError], int] = {
     AccessDenied: 403,
     TransferForbidden: 403,
     RoomNotFound: 404,
+    FileNotFound: 404,
+    FileTooLarge: 413,
     MethodNotAllowed: 405,
     SubscriptionRefused: 480,
     NoSuchDialog: 481,
@@ -84,6 +92,15 @@ _ERROR_STATUS: dict[type[FocusError], int] = {
     NoAcceptableMedia: 488,
     UnknownEvent: 489,
     UnsupportedExtension: 420,
+}
+
+_CHAT_SIP_STATUS: dict[int, int] = {  # chat switch (MSRP) status -> SIP MESSAGE response
+    200: 200,
+    400: 400,
+    403: 403,
+    404: 404,
+    413: 415,  # "Unwanted message": a wrapped type the room does not relay
+    415: 415,
 }
 
 DialogKey = tuple[str, str, str]  # call-id, local tag, remote tag
@@ -108,8 +125,13 @@ class Focus:
         media: MediaPort,
         msrp: MsrpPort | None = None,
         chat: ChatPort | None = None,
+        *,
+        screens: ScreenSharing | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self._config = config
+        # screen shares (BLINK.md 6): their files go when the room ends
+        self.screens = screens
         self._sip = sip
         self._media = media
         # MSRP chat (BLINK.md 4, 7) is accepted only with a listener to carry it
@@ -131,6 +153,15 @@ class Focus:
         from sylkbox.conference.refer import ReferHandler
         from sylkbox.conference.subscriptions import SubscriptionManager
 
+        # RFC 5547 file sharing (BLINK.md 5): needs the MSRP listener and a file store
+        self.files: FileTransfers | None = None
+        if files is not None and msrp is not None:
+            self.files = FileTransfers(
+                files,
+                msrp,
+                self,
+                persistent=lambda key: self._config.conference.policy_for(key).persistent,
+            )
         self.subscriptions = SubscriptionManager(self, sip)
         self.refer = ReferHandler(self, sip, media)
         self.timers = SessionTimers(self)
@@ -223,6 +254,8 @@ class Focus:
             self._start_invite(event)
         elif method == "SUBSCRIBE":
             self.subscriptions.on_subscribe(event)
+        elif method == "MESSAGE":
+            self._on_message(request)
         elif method == "REFER":
             if in_dialog:
                 raise TransferForbidden("REFER must be sent outside the dialog (RFC 4579 5.5)")
@@ -293,6 +326,29 @@ class Focus:
         response.headers.set("Supported", SUPPORTED)
         self._sip.respond(response)
 
+    def _on_message(self, request: Request) -> None:
+        """SIP MESSAGE (RFC 3428) to the room URI: relayed into the room's chat as from its
+        SIP sender (``text/plain`` is wrapped in CPIM, ``message/cpim`` is checked as an MSRP
+        message is); 200 even when nobody is in the chat (the history keeps it)."""
+        room = self.room_for_request(request)
+        if room is None:
+            raise RoomNotFound("Not Found")
+        sender = request.from_
+        if not is_allowed(room.policy, sender.uri.user, sender.uri.host.strip("[]")):
+            raise AccessDenied("Forbidden by the room's access policy")
+        status = self.chat.relay_sip_message(
+            room,
+            str(sender.uri),
+            sender.display_name,
+            request.headers.get("Content-Type") or "text/plain",
+            request.body,
+        )
+        sip_status = _CHAT_SIP_STATUS.get(status, 500)
+        if sip_status >= 300:
+            self.reject(request, sip_status)
+        else:
+            self.answer(request, sip_status)
+
     def contact_for(self, room: Room, transport: str, peer_host: str) -> str:
         """The focus Contact: identifies the room, `isfocus` as a header parameter."""
         host, port = self._sip.contact_host(transport, peer_host)
@@ -320,6 +376,8 @@ class Focus:
                 policy=self._config.conference.policy_for(key),
                 server_name=SERVER_NAME,
             )
+            if self.files is not None:
+                room.files = self.files.store.shared_files(key)
             self._rooms[key] = room
             self._rooms_by_id[room.id] = room
             log.info("room %s created", key)
@@ -330,6 +388,9 @@ class Focus:
             self._rooms.pop(room.key, None)
             self._rooms_by_id.pop(room.id, None)
             self.subscriptions.room_ended(room)
+            if self.screens is not None:
+                self.screens.room_ended(room)
+            self.chat.forget_room(room)
             log.info("room %s removed", room.key)
 
     def _room_has_pending(self, room: Room) -> bool:
@@ -358,6 +419,13 @@ class Focus:
             if not is_allowed(policy, request.from_.uri.user, request.from_.uri.host.strip("[]")):
                 raise AccessDenied("Forbidden by the room's access policy")
         plan = self._negotiate(offer)
+        file_offer = None
+        if plan.file is not None:  # RFC 5547 upload or download (BLINK.md 5)
+            if self.files is None:
+                raise NoAcceptableMedia("Not Acceptable Here: file transfer is not available")
+            if room is None and plan.file.upload:
+                raise RoomNotFound("Not Found")
+            file_offer = self.files.check_offer(key, plan.file)
         timer = self._session_timer_for(None, request)
         room = self._get_or_create_room(key)
         participant = Participant(
@@ -370,6 +438,8 @@ class Focus:
             transport=event.transport,
         )
         room.add(participant)
+        if plan.file is not None and self.files is not None and file_offer is not None:
+            participant.file = self.files.prepare(participant, plan.file, *file_offer)
         task = self.spawn(
             self._accept_invite(event, room, participant, offer, plan, resources, timer),
             name=f"invite-{participant.id}",
@@ -451,8 +521,11 @@ class Focus:
         self.timers.arm(room, participant)
         log.info("%s joined %s (%d connected)", participant.uri, room.key, room.connected_count)
         self._start_chat(room, participant)
+        if participant.file is not None and self.files is not None:
+            self.files.start(room, participant, participant.file)
         self._announce_join(room, participant)
-        self.room_changed(room)
+        if participant.file is None:  # file sessions are not announced (BLINK.md 3)
+            self.room_changed(room)
         for uri in resources:
             self.refer.dial_out(room, uri, referrer=participant.uri, report=None)
 
@@ -489,9 +562,13 @@ class Focus:
                 log.debug("answer to %s: %s %s, SRTP %s", participant.uri, decision.profile,
                           decision.codec.name, participant.audio.srtp_suite or "no")
         paths = {}
+        selectors = {}
         for decision in plan.decisions:
             if isinstance(decision, AcceptedChat) and participant.chat is not None:
                 paths[decision.index] = str(participant.chat.local_uri)
+            if isinstance(decision, AcceptedFile) and participant.file is not None:
+                paths[decision.index] = str(participant.file.local_uri)
+                selectors[decision.index] = participant.file.answer_selector
         participant.sdp_version += 1
         answer = build_answer(
             offer,
@@ -502,6 +579,7 @@ class Focus:
             session_version=participant.sdp_version,
             local_keys=keys,
             local_paths=paths,
+            local_file_selectors=selectors,
         )
         participant.local_sdp = answer
         return answer.to_bytes()
@@ -511,6 +589,7 @@ class Focus:
         interrupted (the worker got the command), so remove it by id."""
         room.remove(participant.id)
         self._stop_chat(room, participant)
+        self._stop_file(participant)
         self._maybe_remove_room(room)
         if had_audio:
             try:
@@ -640,10 +719,12 @@ class Focus:
         if participant.audio is not None:
             self.spawn(self._media.remove_stream(participant.audio.stream_id), name="rm-stream")
         self._stop_chat(room, participant)
+        self._stop_file(participant)
         if send_bye and participant.dialog is not None:
             self.spawn(self._send_bye(participant), name=f"bye-{participant.id}")
         log.info("%s left %s %s", participant.uri, room.key, reason)
-        self.room_changed(room)
+        if participant.file is None:  # file sessions are not announced (BLINK.md 3)
+            self.room_changed(room)
         self._maybe_remove_room(room)
 
     async def _send_bye(self, participant: Participant) -> Response:
@@ -673,12 +754,29 @@ class Focus:
         self.subscriptions.room_changed(room)
 
     # -------------------------------------------------------------------- chat
-    def _prepare_chat(self, participant: Participant, chat: AcceptedChat) -> None:
+    @property
+    def msrp(self) -> MsrpPort | None:
+        """The MSRP listener (`None`: chat is not offered nor accepted)."""
+        return self._msrp
+
+    def start_dialled_chat(
+        self, room: Room, participant: Participant, chat: AcceptedChat, local_uri: MsrpUri
+    ) -> None:
+        """Dial-out (`conference.refer`): the callee answered our chat line, which offered
+        `local_uri`; connect (or wait for the callee's connection) and hand the session to
+        the chat port exactly as for an incoming chat stream."""
+        self._prepare_chat(participant, chat, local_uri)
+        self._start_chat(room, participant)
+
+    def _prepare_chat(
+        self, participant: Participant, chat: AcceptedChat, local_uri: MsrpUri | None = None
+    ) -> None:
         """Our side of an accepted chat stream, before the answer goes out: a fresh local
-        URI and, when we are passive, the listener's expectation (BLINK.md 7: exact paths)."""
+        URI (or the one our own offer carried) and, when we are passive, the listener's
+        expectation (BLINK.md 7: exact paths)."""
         assert self._msrp is not None
         state = ChatState(
-            local_uri=self._msrp.new_local_uri(),
+            local_uri=local_uri or self._msrp.new_local_uri(),
             remote_path=chat.remote_path,
             we_connect=chat.we_connect,
             tls=chat.tls,
@@ -748,6 +846,11 @@ class Focus:
         if participant.chat is state and state.joined:
             self.chat.handle_event(room, participant, event)
 
+    def fail_chat(self, room: Room, participant: Participant, reason: str) -> None:
+        """The chat port gives up on a stream (queue full, SEND timed out): handled as a lost
+        connection."""
+        self._chat_lost(room, participant, reason)
+
     def _chat_lost(
         self, room: Room, participant: Participant, reason: str, state: ChatState | None = None
     ) -> None:
@@ -779,6 +882,23 @@ class Focus:
         if state.channel is not None:
             state.channel.close()
             state.channel = None
+
+    # ------------------------------------------------------------------- files
+    def _stop_file(self, participant: Participant) -> None:
+        """Tear a file session's transfer down (the participant stays a file session)."""
+        if participant.file is not None and self.files is not None:
+            self.files.stop(participant.file)
+
+    def end_file_session(self, room: Room, participant: Participant, reason: str) -> None:
+        """A transfer is over (done, failed or its connection lost): BYE (BLINK.md 5)."""
+        self.leave(room, participant, send_bye=True, reason=f"({reason})")
+
+    def files_changed(self, room_key: str) -> None:
+        """A room's file list changed (upload finished, files expired): NOTIFY."""
+        room = self._rooms.get(room_key.lower())
+        if room is not None and self.files is not None:
+            room.files = self.files.store.shared_files(room.key)
+            self.room_changed(room)
 
     # ------------------------------------------------------------ media events
     def media_event(self, event: MediaEvent) -> None:
@@ -862,6 +982,7 @@ class Focus:
                 ):
                     byes.append(self.spawn(self._send_bye(participant), name="bye"))
                 self._stop_chat(room, participant)
+                self._stop_file(participant)
                 room.remove(participant.id)
         byes.extend(self.subscriptions.terminate_all())
         byes.extend(self.refer.terminate_all())

@@ -17,6 +17,7 @@ from sylkbox.sip.session_timer import SessionTimer
 
 if TYPE_CHECKING:
     from sylkbox.conference.chat_port import MsrpChannel
+    from sylkbox.conference.files import FileTransferState
     from sylkbox.msrp.uri import MsrpUri
 
 __all__ = ["AudioState", "ChatState", "Participant", "ParticipantState"]
@@ -93,6 +94,7 @@ class Participant:
     state: ParticipantState = ParticipantState.CONNECTED
     audio: AudioState | None = None
     chat: ChatState | None = None
+    file: FileTransferState | None = None  # an RFC 5547 transfer: the session's only stream
     sdp_version: int = 1
     session_timer: SessionTimer | None = None
     transport: str = "udp"

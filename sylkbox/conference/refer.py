@@ -4,6 +4,12 @@ An out-of-dialog REFER to the room adds (`method=INVITE`, the default) or remove
 a participant. The REFER creates an implicit `refer` subscription whose NOTIFYs carry
 `message/sipfrag` progress (RFC 3515 2.4.5), unless the referrer sent `Refer-Sub: false`
 (RFC 4488).
+
+A dial-out carries the media types active in the room (BLINK.md 2.2): audio and/or an MSRP chat
+line offering ``a=setup:active`` (BLINK.md 7: a Blink Bonjour account answers ``passive`` and
+listens, so we connect to its ``a=path`` and bind; a callee answering ``active`` is waited for).
+The answered chat stream goes through the focus's own chat path (`Focus.start_dialled_chat`),
+so a failed connection drops the stream, and the call when chat was all it had.
 """
 
 from __future__ import annotations
@@ -23,7 +29,17 @@ from sylkbox.conference.participant import AudioState, Participant, ParticipantS
 from sylkbox.conference.refer_to import BadReferTo, parse_refer_to
 from sylkbox.conference.room import Room
 from sylkbox.conference.sip_port import SipPort
-from sylkbox.sdp import SdpError, SessionDescription, build_offer, negotiate_answer
+from sylkbox.msrp.uri import MsrpUri
+from sylkbox.sdp import (
+    AcceptedAudio,
+    AcceptedChat,
+    InvalidAnswerError,
+    SdpError,
+    SessionDescription,
+    build_offer,
+    negotiate_answer,
+    negotiate_chat_answer,
+)
 from sylkbox.sdp.crypto import SrtpPolicy, offer_lines
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
@@ -201,6 +217,7 @@ class ReferHandler:
         except OSError as exc:
             progress(404, f"Cannot resolve {target.host}: {exc}")
             return
+        want_audio, want_chat = self._room_media(room)
         participant = Participant(
             id=secrets.token_hex(6),
             uri=str(target.without_params()),
@@ -213,20 +230,24 @@ class ReferHandler:
         )
         room.add(participant)
         self._focus.room_changed(room)
-        audio = AudioState(stream_id=f"{room.id}-{participant.id}")
-        try:
-            rate = room.policy.mixing_rate(self._focus.config.media)
-            audio.local_port = await self._media.add_stream(
-                room.id, replace(_placeholder(audio), room_rate=rate)
-            )
-        except Exception as exc:
-            log.exception("media for dial-out failed")
-            room.remove(participant.id)
-            progress(500, f"Media setup failed: {exc}")
-            return
-        participant.audio = audio
+        audio: AudioState | None = None
+        if want_audio:
+            audio = AudioState(stream_id=f"{room.id}-{participant.id}")
+            try:
+                rate = room.policy.mixing_rate(self._focus.config.media)
+                audio.local_port = await self._media.add_stream(
+                    room.id, replace(_placeholder(audio), room_rate=rate)
+                )
+            except Exception as exc:
+                log.exception("media for dial-out failed")
+                room.remove(participant.id)
+                progress(500, f"Media setup failed: {exc}")
+                return
+            participant.audio = audio
+        chat_uri = self._focus.msrp.new_local_uri() if want_chat and self._focus.msrp else None
         invite = self._build_invite(
-            room, target, dest, transport, participant, referrer, referred_by, referrer_name
+            room, target, dest, transport, participant, referrer, referred_by, referrer_name,
+            chat_uri,
         )
 
         def on_provisional(response: Response) -> None:
@@ -240,7 +261,9 @@ class ReferHandler:
         response = await self._sip.request(invite, dest, transport, on_provisional=on_provisional)
         if response.status >= 300 or response.status < 200:
             log.info("dial-out to %s failed: %d %s", target, response.status, response.reason)
-            await self._media.remove_stream(audio.stream_id)
+            self._offers.pop(participant.id, None)
+            if audio is not None:
+                await self._media.remove_stream(audio.stream_id)
             room.remove(participant.id)
             self._focus.room_changed(room)
             progress(response.status, response.reason)
@@ -251,33 +274,75 @@ class ReferHandler:
             participant.session_timer.receive_response(response)
         if response.contacts:
             participant.contact = str(response.contacts[0].uri)
+        offer = self._offers.pop(participant.id, None)
+        accepted: AcceptedAudio | None = None
+        chat: AcceptedChat | None = None
+        try:
+            if offer is None:
+                raise NoAcceptableMedia("no offer for this dial-out")
+            answer = SessionDescription.parse(response.body)
+            if audio is not None:
+                accepted = negotiate_answer(offer, answer)
+            if chat_uri is not None:
+                chat = self._chat_answer(target, offer, answer)
+            if accepted is None and chat is None:
+                raise NoAcceptableMedia("no usable stream in the answer")
+        except (SdpError, NoAcceptableMedia) as exc:
+            log.warning("dial-out to %s: unusable answer (%s), hanging up", target, exc)
+            await self._ack(dialog, invite, dest, transport)
+            self._focus.add_participant_dialog(_key(dialog), room, participant)
+            self._focus.leave(room, participant, send_bye=True, reason="(bad SDP answer)")
+            progress(488, "Not Acceptable Here")
+            return
+        self._focus.add_participant_dialog(_key(dialog), room, participant)
+        if chat is not None and chat_uri is not None:
+            # before the ACK: a callee that answered active may connect at once (BLINK.md 7)
+            self._focus.start_dialled_chat(room, participant, chat, chat_uri)
+        await self._ack(dialog, invite, dest, transport)
+        from sylkbox.conference.focus import _apply_audio, _spec
+
+        if audio is not None and accepted is None:  # the callee refused audio, kept chat
+            participant.audio = None
+            await self._media.remove_stream(audio.stream_id)
+        elif audio is not None and accepted is not None:
+            _apply_audio(audio, accepted)
+            await self._media.update_stream(_spec(audio))
+        if participant.state is ParticipantState.DISCONNECTED:  # chat failed, nothing left
+            progress(200, "OK")
+            return
+        participant.state = ParticipantState.CONNECTED
+        self._focus.timers.arm(room, participant)
+        log.info("%s joined %s (dialled out)", participant.uri, room.key)
+        self._focus.room_changed(room)
+        progress(200, "OK")
+
+    def _room_media(self, room: Room) -> tuple[bool, bool]:
+        """The media types active in the room (BLINK.md 2.2): (audio, chat).  Chat needs the
+        MSRP listener; a room where nothing is active yet gets audio, as before."""
+        others = [p for p in room.participants.values() if p.state is ParticipantState.CONNECTED]
+        audio = any(p.audio is not None for p in others)
+        chat = self._focus.msrp is not None and any(p.chat is not None for p in others)
+        return audio or not chat, chat
+
+    def _chat_answer(
+        self, target: SipUri, offer: SessionDescription, answer: SessionDescription
+    ) -> AcceptedChat | None:
+        """The callee's chat line; an unusable one drops only the chat stream."""
+        try:
+            return negotiate_chat_answer(offer, answer)
+        except InvalidAnswerError as exc:
+            log.warning("dial-out to %s: unusable chat answer (%s)", target, exc.reason)
+            return None
+
+    async def _ack(
+        self, dialog: Dialog, invite: Request, dest: tuple[str, int], transport: str
+    ) -> None:
         ack = dialog.create_ack(invite.cseq.seq)
         try:  # RFC 3261 13.2.2.4: the ACK follows the dialog's route set and target
             ack_dest, ack_transport = await self._focus.next_hop(dialog, transport)
         except OSError:
             ack_dest, ack_transport = dest, transport
         self._sip.send_stateless(ack, ack_dest, ack_transport)
-        try:
-            answer = SessionDescription.parse(response.body)
-            accepted = negotiate_answer(self._offers.pop(participant.id), answer)
-            if accepted is None:
-                raise NoAcceptableMedia("no audio in the answer")
-        except (SdpError, NoAcceptableMedia, KeyError) as exc:
-            log.warning("dial-out to %s: unusable answer (%s), hanging up", target, exc)
-            self._focus.add_participant_dialog(_key(dialog), room, participant)
-            self._focus.leave(room, participant, send_bye=True, reason="(bad SDP answer)")
-            progress(488, "Not Acceptable Here")
-            return
-        from sylkbox.conference.focus import _apply_audio, _spec
-
-        _apply_audio(audio, accepted)
-        await self._media.update_stream(_spec(audio))
-        participant.state = ParticipantState.CONNECTED
-        self._focus.add_participant_dialog(_key(dialog), room, participant)
-        self._focus.timers.arm(room, participant)
-        log.info("%s joined %s (dialled out)", participant.uri, room.key)
-        self._focus.room_changed(room)
-        progress(200, "OK")
 
     def _build_invite(
         self,
@@ -289,16 +354,20 @@ class ReferHandler:
         referrer: str,
         referred_by: str | None,
         referrer_name: str | None,
+        chat_uri: MsrpUri | None = None,
     ) -> Request:
-        assert participant.audio is not None
         host, _ = self._sip.contact_host(transport, dest[0])
+        audio = participant.audio
+        srtp = self._focus.capabilities.srtp is not SrtpPolicy.DISABLED
         offer = build_offer(
             self._focus.capabilities,
             address=host,
-            audio_port=participant.audio.local_port,
+            audio_port=audio.local_port if audio is not None else None,
             session_id=int(participant.id, 16),
             session_version=1,
-            crypto=() if self._focus.capabilities.srtp is SrtpPolicy.DISABLED else offer_lines(),
+            crypto=offer_lines() if srtp and audio is not None else (),
+            chat_path=str(chat_uri) if chat_uri is not None else None,
+            chat_tls=self._focus.msrp.tls if self._focus.msrp is not None else True,
         )
         self._offers[participant.id] = offer
         headers = Headers()

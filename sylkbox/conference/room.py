@@ -14,12 +14,13 @@ from sylkbox.conference.conference_info import (
     EndpointInfo,
     MediaInfo,
     RoomSnapshot,
+    SharedFile,
     UserInfo,
 )
 from sylkbox.conference.participant import Participant, ParticipantState
 from sylkbox.config import RoomPolicy
 
-__all__ = ["Room", "RoomState"]
+__all__ = ["Room", "RoomState", "identity_key"]
 
 
 class RoomState(enum.Enum):
@@ -38,6 +39,11 @@ class Room:
     state: RoomState = RoomState.ACTIVE
     version: int = 0
     participants: dict[str, Participant] = field(default_factory=dict)
+    # active screen shares (BLINK.md 6): identity key (user@host) -> viewer URL, kept by
+    # conference.screenshare and shown as agp-conf:screen_image_url
+    screen_urls: dict[str, str] = field(default_factory=dict)
+    # shared files (BLINK.md 5), kept by the focus from conference.files: agp-conf:files
+    files: tuple[SharedFile, ...] = ()
 
     @property
     def uri(self) -> str:
@@ -75,8 +81,15 @@ class Room:
             if p.state is ParticipantState.DISCONNECTED:
                 continue
             users.setdefault(_identity_key(p.uri), []).append(p)
+        # BLINK.md 3: file-transfer-only sessions count in user-count, not in <users>
+        user_count = len(users)
+        users = {
+            key: kept
+            for key, sessions in users.items()
+            if (kept := [s for s in sessions if s.file is None])
+        }
         infos = []
-        for sessions in users.values():
+        for key, sessions in users.items():
             first = sessions[0]
             display = next((s.nickname for s in sessions if s.nickname), None)
             infos.append(
@@ -84,14 +97,14 @@ class Room:
                     entity=first.uri,
                     display_text=display or first.display_name,
                     endpoints=tuple(_endpoint(s) for s in sessions),
-                    screen_image_url=None,
+                    screen_image_url=self.screen_urls.get(key),
                 )
             )
         return RoomSnapshot(
             entity=self.uri,
             users=tuple(infos),
-            user_count=len(users),
-            files=(),
+            user_count=user_count,
+            files=self.files,
             server_name=self.server_name,
         )
 
@@ -109,6 +122,11 @@ def _endpoint(p: Participant) -> EndpointInfo:
         joined_at=p.joined_at,
         media=media,
     )
+
+
+def identity_key(uri: str) -> str:
+    """``user@host`` of a SIP URI, the key identities compare on (BLINK.md 4.2)."""
+    return _identity_key(uri)
 
 
 def _identity_key(uri: str) -> str:

@@ -403,8 +403,9 @@ class Stream:
         return packet.serialize()
 
     def check_timeout(self, now: float) -> bool:
-        """True once when the stream should receive but nothing came for ``rtp_timeout``."""
-        if self._timed_out or not self.params.direction.receives:
+        """True once when the stream should receive but nothing came for ``rtp_timeout``
+        (0 disables the check, as `[media] rtp_timeout = 0` documents)."""
+        if self._timed_out or self.rtp_timeout <= 0 or not self.params.direction.receives:
             return False
         if now - self._last_rx >= self.rtp_timeout:
             self._timed_out = True

@@ -521,16 +521,24 @@ class MsrpListener:
 
     # ---------------------------------------------------------------- passive
     def expect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str, *, exact: bool = True
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        exact: bool = True,
+        config: SessionConfig | None = None,
     ) -> asyncio.Future[MsrpConnection]:
         """Wait for the remote to connect for this session (we are ``passive``).  Cancel the
-        future (or call `forget_expected`) when the session goes away before that."""
+        future (or call `forget_expected`) when the session goes away before that.  `config`
+        replaces the factory's session configuration (file transfers deliver chunks)."""
         path = parse_path(remote_path) if isinstance(remote_path, str) else remote_path
         future: asyncio.Future[MsrpConnection] = asyncio.get_running_loop().create_future()
         sid = local_uri.session_id
         if sid in self._expected:
             raise ValueError(f"session {sid} is already expected")
         session = self.session_factory(local_uri, path, asyncio.get_running_loop().time())
+        if config is not None:
+            session.config = config
         self._expected[sid] = _Expectation(local_uri, path, exact, future, session)
         future.add_done_callback(lambda _: self._drop_expectation(sid, future))
         return future
@@ -565,10 +573,14 @@ class MsrpListener:
 
     # ----------------------------------------------------------------- active
     async def connect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        config: SessionConfig | None = None,
     ) -> MsrpConnection:
         """Connect to the first hop of `remote_path` and bind the session (we are
-        ``active``); raises `MsrpBindError`."""
+        ``active``); raises `MsrpBindError`.  `config` as for `expect`."""
         path = parse_path(remote_path) if isinstance(remote_path, str) else remote_path
         hop = path[0]
         host, port = hop.address
@@ -593,6 +605,8 @@ class MsrpListener:
             raise MsrpBindError(f"cannot connect to {host}:{port}: {exc}") from exc
         assert connection is not None
         session = self.session_factory(local_uri, path, loop.time())
+        if config is not None:
+            session.config = config
         bound = connection._send_bind(session)
         try:
             await asyncio.wait_for(asyncio.shield(bound), self.bind_timeout)

@@ -16,6 +16,7 @@ from sylkbox.sdp.msrp import MsrpPolicy, Setup
 from sylkbox.sdp.offer_answer import (
     AcceptedAudio,
     AcceptedChat,
+    AcceptedFile,
     Address,
     Capabilities,
     Codec,
@@ -28,12 +29,14 @@ from sylkbox.sdp.offer_answer import (
     build_offer,
     negotiate,
     negotiate_answer,
+    negotiate_chat_answer,
 )
 
 __all__ = [
     "STATIC_AUDIO_PAYLOAD_TYPES",
     "AcceptedAudio",
     "AcceptedChat",
+    "AcceptedFile",
     "Address",
     "Capabilities",
     "Codec",
@@ -60,4 +63,5 @@ __all__ = [
     "build_offer",
     "negotiate",
     "negotiate_answer",
+    "negotiate_chat_answer",
 ]

@@ -9,12 +9,21 @@ Answering (the focus is the UAS, and for every re-INVITE):
 
 MSRP chat (RFC 4975, BLINK.md 4.1 and 7): when :func:`negotiate` is given an
 :class:`~sylkbox.sdp.msrp.MsrpPolicy`, the first usable ``m=message`` chat line becomes
-:class:`AcceptedChat` (a file transfer line, one with ``a=file-selector``, is still rejected);
-a chat stream alone is an acceptable session.  ``build_answer(local_paths=...)`` writes our
-``a=path`` for it.  Without a policy chat is rejected as before.
+:class:`AcceptedChat`; a chat stream alone is an acceptable session.
+``build_answer(local_paths=...)`` writes our ``a=path`` for it.  Without a policy chat is
+rejected as before.
 
-Offering (dial-out, the focus is the UAC): :func:`build_offer`, then
-:func:`negotiate_answer` reads the callee's answer.
+File transfer (RFC 5547, BLINK.md 5): an ``m=message`` line with ``a=file-selector`` that is
+``sendonly`` (an upload to the room) or ``recvonly`` (a download) becomes :class:`AcceptedFile`
+when it is the only stream of the offer (Blink sends each transfer in its own INVITE); we answer
+the reverse direction, ``a=accept-types:*``, the selector (``build_answer(local_file_selectors=
+...)``: the offer's for an upload, the complete one for a download), ``a=x-file-offset`` and the
+offer's ``a=file-transfer-id``.  The selector is kept as text here; the focus parses it
+(:mod:`sylkbox.msrp.file_selector`).
+
+Offering (dial-out, the focus is the UAC): :func:`build_offer` (audio and/or an MSRP chat line
+with ``a=setup:active``), then :func:`negotiate_answer` reads the callee's audio answer and
+:func:`negotiate_chat_answer` its chat answer.
 
 Codec choice (RFC 3264 6.1): among the codecs we support, the one the offerer lists first; the
 answer keeps the offerer's payload type numbers.  telephone-event (RFC 4733) is taken at the
@@ -68,6 +77,7 @@ from sylkbox.sdp.msrp import (
 __all__ = [
     "AcceptedAudio",
     "AcceptedChat",
+    "AcceptedFile",
     "Address",
     "Capabilities",
     "Codec",
@@ -80,6 +90,7 @@ __all__ = [
     "build_offer",
     "negotiate",
     "negotiate_answer",
+    "negotiate_chat_answer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -248,7 +259,39 @@ class AcceptedChat:
         return self.local_setup is Setup.ACTIVE
 
 
-Decision = AcceptedAudio | AcceptedChat | Rejected
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedFile:
+    """An accepted RFC 5547 file transfer stream (BLINK.md 5).
+
+    ``remote_direction`` is ``sendonly`` (the peer pushes a file to us) or ``recvonly`` (it
+    pulls one); ``local_direction`` is the reverse.  ``file_selector`` is the offered
+    ``a=file-selector`` value, ``transfer_id`` its ``a=file-transfer-id`` and ``file_offset``
+    whether it announced ``a=x-file-offset`` (sipsimple's FILE_OFFSET resume).  The
+    connection role is as for chat (BLINK.md 7).
+    """
+
+    index: int
+    remote_path: tuple[str, ...]
+    remote_setup: Setup
+    local_setup: Setup
+    tls: bool
+    file_selector: str
+    remote_direction: Direction
+    local_direction: Direction
+    transfer_id: str | None = None
+    file_offset: bool = False
+
+    @property
+    def we_connect(self) -> bool:
+        return self.local_setup is Setup.ACTIVE
+
+    @property
+    def upload(self) -> bool:
+        """True when the peer sends the file (it offered ``sendonly``)."""
+        return self.remote_direction is Direction.SENDONLY
+
+
+Decision = AcceptedAudio | AcceptedChat | AcceptedFile | Rejected
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,6 +307,10 @@ class OfferPlan:
     @property
     def chat(self) -> AcceptedChat | None:
         return next((d for d in self.decisions if isinstance(d, AcceptedChat)), None)
+
+    @property
+    def file(self) -> AcceptedFile | None:
+        return next((d for d in self.decisions if isinstance(d, AcceptedFile)), None)
 
     @property
     def rejected(self) -> tuple[Rejected, ...]:
@@ -284,18 +331,32 @@ def negotiate(
     for index, media in enumerate(offer.media):
         decision: Decision
         if media.media == "message" and msrp is not None and media.port != 0:
-            decision = _decide_chat(offer, index, media, msrp, chat_taken=chat_taken)
+            if media.attribute("file-selector") is not None:
+                decision = _decide_file(offer, index, media, msrp)
+            else:
+                decision = _decide_chat(offer, index, media, msrp, chat_taken=chat_taken)
         else:
             decision = _decide(offer, index, media, capabilities, audio_taken=audio_taken)
         if isinstance(decision, AcceptedAudio):
             audio_taken = True
         elif isinstance(decision, AcceptedChat):
             chat_taken = True
-        else:
+        elif isinstance(decision, Rejected):
             logger.debug("x m-line %d (%s) rejected: %s", index, media.media, decision.reason)
         decisions.append(decision)
     plan = OfferPlan(decisions=tuple(decisions))
-    if plan.audio is None and plan.chat is None:
+    if plan.file is not None and (
+        plan.audio is not None or plan.chat is not None or len(offer.media) != 1
+    ):
+        # a transfer comes in an INVITE of its own (BLINK.md 5): keep the other streams
+        decisions = [
+            Rejected(index=d.index, media="message", reason="file transfer must be alone")
+            if isinstance(d, AcceptedFile)
+            else d
+            for d in decisions
+        ]
+        plan = OfferPlan(decisions=tuple(decisions))
+    if plan.audio is None and plan.chat is None and plan.file is None:
         reasons = tuple(f"m-line {r.index} {r.media}: {r.reason}" for r in plan.rejected)
         raise NoAcceptableMedia("no acceptable media stream in offer", reasons)
     return plan
@@ -424,6 +485,43 @@ def _decide_chat(
     )
 
 
+def _decide_file(
+    offer: SessionDescription, index: int, media: MediaDescription, policy: MsrpPolicy
+) -> AcceptedFile | Rejected:
+    """An RFC 5547 file transfer line: ``sendonly`` or ``recvonly``, our MSRP transport,
+    ``a=setup`` not ``holdconn`` (BLINK.md 5 and 7)."""
+
+    def reject(reason: str) -> Rejected:
+        return Rejected(index=index, media=media.media, reason=reason)
+
+    parsed: MsrpMedia | str = parse_msrp_media(offer, media)
+    if isinstance(parsed, str):
+        return reject(parsed)
+    selector = (parsed.file_selector or "").strip()
+    if not selector:
+        return reject("empty a=file-selector")
+    if parsed.tls != policy.tls:
+        return reject(f"MSRP transport mismatch: we use {policy.proto}")
+    if parsed.direction not in (Direction.SENDONLY, Direction.RECVONLY):
+        return reject(f"file transfer must be sendonly or recvonly, not {parsed.direction.value}")
+    local_setup = connection_role(parsed.setup)
+    if local_setup is None:
+        return reject(f"a=setup:{parsed.setup.value} is not supported")
+    transfer_id = media.attribute("file-transfer-id")
+    return AcceptedFile(
+        index=index,
+        remote_path=parsed.path,
+        remote_setup=parsed.setup,
+        local_setup=local_setup,
+        tls=parsed.tls,
+        file_selector=selector,
+        remote_direction=parsed.direction,
+        local_direction=parsed.direction.reversed(),
+        transfer_id=transfer_id.strip() if transfer_id else None,
+        file_offset=any(name == "x-file-offset" for name, _ in media.attributes),
+    )
+
+
 def _remote_endpoint(
     sdp: SessionDescription, media: MediaDescription
 ) -> tuple[Address | None, Address | None, bool] | str:
@@ -542,8 +640,12 @@ def build_answer(
     username: str = "sylkbox",
     local_keys: Mapping[int, str] | None = None,
     local_paths: Mapping[int, str] | None = None,
+    local_file_selectors: Mapping[int, str] | None = None,
 ) -> SessionDescription:
     """The answer to ``offer`` (RFC 3264 6): one m-line per offered line, same order.
+
+    For an accepted file transfer line, ``local_paths`` gives our ``a=path`` too and
+    ``local_file_selectors`` our ``a=file-selector`` value (default: the offer's).
 
     ``local_paths`` maps the index of an accepted chat line to our MSRP URI (``a=path``,
     RFC 4975 8.2); the line's port is that URI's port.
@@ -586,6 +688,29 @@ def build_answer(
             answer.media.append(
                 build_msrp_media(path=path, tls=decision.tls, setup=decision.local_setup)
             )
+            continue
+        if isinstance(decision, AcceptedFile):
+            path = (local_paths or {}).get(decision.index)
+            if not path:
+                raise ValueError(f"no local MSRP path for m-line {decision.index}")
+            selector = (local_file_selectors or {}).get(decision.index, decision.file_selector)
+            media = build_msrp_media(
+                path=path,
+                tls=decision.tls,
+                setup=decision.local_setup,
+                accept_types=("*",),
+                accept_wrapped_types=(),
+                chatroom=(),
+                direction=decision.local_direction,
+            )
+            # RFC 5547 8: the answer repeats the selector; sipsimple's resume flag and the id
+            media.attributes.insert(len(media.attributes) - 1, ("file-selector", selector))
+            media.attributes.insert(len(media.attributes) - 1, ("x-file-offset", None))
+            if decision.transfer_id:
+                media.attributes.insert(
+                    len(media.attributes) - 1, ("file-transfer-id", decision.transfer_id)
+                )
+            answer.media.append(media)
             continue
         port = local_ports.get(decision.index)
         if port is None or not 0 < port <= 65535:
@@ -684,39 +809,37 @@ def build_offer(
     capabilities: Capabilities,
     *,
     address: str,
-    audio_port: int,
+    audio_port: int | None,
     session_id: int,
     session_version: int,
     direction: Direction | str = Direction.SENDRECV,
     username: str = "sylkbox",
     crypto: Sequence[CryptoAttribute] = (),
+    chat_path: str | None = None,
+    chat_tls: bool = True,
 ) -> SessionDescription:
-    """An audio offer for dial-out (RFC 3264 5): our codecs in preference order, then one
-    telephone-event per clock rate.
+    """An offer for dial-out (RFC 3264 5): audio with our codecs in preference order, then one
+    telephone-event per clock rate; and/or, with ``chat_path``, an MSRP chat line after it
+    (BLINK.md 2.2: the room's active media).
+
+    The chat line is the focus's (BLINK.md 4.1) with ``a=setup:active``: we connect, as
+    SylkServer with Bonjour does, because a Blink Bonjour account always answers ``passive``
+    and listens (BLINK.md 7).  ``audio_port`` ``None`` leaves audio out (a chat-only room);
+    at least one stream is needed.
 
     ``crypto`` are our ``a=crypto`` lines (RFC 4568 5.1), in preference order: with
     ``capabilities.srtp`` ``required`` the profile is ``RTP/SAVP``, with ``optional`` it stays
     ``RTP/AVP`` (opportunistic, as Blink does); ``disabled`` ignores them.  ``required``
     without ``crypto`` is a ``ValueError``.
     """
-    if not 0 < audio_port <= 65535:
-        raise ValueError(f"bad audio port {audio_port}")
-    policy = capabilities.srtp
-    if policy is SrtpPolicy.REQUIRED and not crypto:
-        raise ValueError("SRTP is required: the offer needs a=crypto lines")
-    lines = () if policy is SrtpPolicy.DISABLED else tuple(crypto)
-    proto = "RTP/SAVP" if policy is SrtpPolicy.REQUIRED else "RTP/AVP"
+    if audio_port is None and chat_path is None:
+        raise ValueError("an offer needs audio or chat")
     connection = _connection_for(address)
-    media = MediaDescription(media="audio", port=audio_port, proto=proto, formats=[])
-    for rtpmap, fmtp in _assign_payload_types(capabilities):
-        media.formats.append(str(rtpmap.payload_type))
-        media.attributes.append(("rtpmap", str(rtpmap)))
-        if fmtp:
-            media.attributes.append(("fmtp", f"{rtpmap.payload_type} {fmtp}"))
-    media.attributes.append(("ptime", str(capabilities.ptime)))
-    for line in lines:
-        media.attributes.append(("crypto", line.serialize()))
-    media.attributes.append((Direction(direction).value, None))
+    streams: list[MediaDescription] = []
+    if audio_port is not None:
+        streams.append(_offer_audio(capabilities, audio_port, direction, crypto))
+    if chat_path is not None:
+        streams.append(build_msrp_media(path=chat_path, tls=chat_tls, setup=Setup.ACTIVE))
     return SessionDescription(
         origin=Origin(
             username,
@@ -729,8 +852,34 @@ def build_offer(
         session_name="-",
         connection=connection,
         times=[Timing(0, 0)],
-        media=[media],
+        media=streams,
     )
+
+
+def _offer_audio(
+    capabilities: Capabilities,
+    audio_port: int,
+    direction: Direction | str,
+    crypto: Sequence[CryptoAttribute],
+) -> MediaDescription:
+    if not 0 < audio_port <= 65535:
+        raise ValueError(f"bad audio port {audio_port}")
+    policy = capabilities.srtp
+    if policy is SrtpPolicy.REQUIRED and not crypto:
+        raise ValueError("SRTP is required: the offer needs a=crypto lines")
+    lines = () if policy is SrtpPolicy.DISABLED else tuple(crypto)
+    proto = "RTP/SAVP" if policy is SrtpPolicy.REQUIRED else "RTP/AVP"
+    media = MediaDescription(media="audio", port=audio_port, proto=proto, formats=[])
+    for rtpmap, fmtp in _assign_payload_types(capabilities):
+        media.formats.append(str(rtpmap.payload_type))
+        media.attributes.append(("rtpmap", str(rtpmap)))
+        if fmtp:
+            media.attributes.append(("fmtp", f"{rtpmap.payload_type} {fmtp}"))
+    media.attributes.append(("ptime", str(capabilities.ptime)))
+    for line in lines:
+        media.attributes.append(("crypto", line.serialize()))
+    media.attributes.append((Direction(direction).value, None))
+    return media
 
 
 def negotiate_answer(
@@ -794,6 +943,59 @@ def negotiate_answer(
             ptime=ptime if 10 <= ptime <= 120 else DEFAULT_PTIME,
             crypto=crypto,
             local_crypto=local_crypto,
+        )
+    return None
+
+
+def negotiate_chat_answer(
+    offer_we_sent: SessionDescription, answer: SessionDescription
+) -> AcceptedChat | None:
+    """Read the callee's answer to the chat line of our :func:`build_offer` offer.
+
+    ``None`` when we offered no chat or the callee rejected it (port 0, RFC 3264 6).  Our
+    role follows the answer's ``a=setup`` (RFC 4145 4, RFC 6135 4.1): ``passive`` (what
+    RFC 4145 wants for our ``active``, and what Blink's Bonjour account always answers) or
+    no ``a=setup`` means we connect to the callee's ``a=path`` and bind with an empty SEND;
+    ``active`` (a callee that insists on connecting) means we wait for its connection and
+    match its first SEND against the exact paths (BLINK.md 7).  Raises
+    :class:`InvalidAnswerError` for a line we cannot use (other transport than offered, not
+    ``sendrecv``, ``holdconn``, bad ``a=path``).
+    """
+    if len(answer.media) != len(offer_we_sent.media):
+        raise InvalidAnswerError(
+            f"answer has {len(answer.media)} m-lines, offer had {len(offer_we_sent.media)}"
+        )
+    for index, (ours, theirs) in enumerate(zip(offer_we_sent.media, answer.media, strict=True)):
+        if ours.media != "message" or ours.port == 0:
+            continue
+        if theirs.media != "message":
+            raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered message")
+        if theirs.port == 0:
+            return None
+        if theirs.proto != ours.proto:
+            raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
+        parsed = parse_msrp_media(answer, theirs)
+        if isinstance(parsed, str):
+            raise InvalidAnswerError(f"m-line {index}: {parsed}")
+        if parsed.direction is not Direction.SENDRECV:
+            raise InvalidAnswerError(f"m-line {index}: chat answered {parsed.direction.value}")
+        remote_setup = parsed.setup if theirs.attribute("setup") is not None else Setup.PASSIVE
+        match remote_setup:
+            case Setup.PASSIVE | Setup.ACTPASS:  # actpass is no answer (RFC 4145 4): we connect
+                local_setup = Setup.ACTIVE
+            case Setup.ACTIVE:
+                local_setup = Setup.PASSIVE
+            case _:
+                raise InvalidAnswerError(f"m-line {index}: a=setup:{remote_setup.value}")
+        return AcceptedChat(
+            index=index,
+            remote_path=parsed.path,
+            remote_setup=remote_setup,
+            local_setup=local_setup,
+            accept_types=parsed.accept_types,
+            accept_wrapped_types=parsed.accept_wrapped_types,
+            tls=parsed.tls,
+            chatroom=parsed.chatroom,
         )
     return None
 

@@ -682,3 +682,16 @@ def test_receive_never_raises(content_type: str, body: bytes) -> None:
     room.join("a", ALICE)
     room.join("b", BOB)
     assert room.switch.receive("a", content_type, body) in STATUSES
+
+
+def test_screen_frame_status_becomes_the_report_status() -> None:
+    """A frame the screen-share module refuses (not a JPEG, too large) is not reported 200."""
+    switch = ChatSwitch(
+        ROOM,
+        clock=lambda: NOW,
+        on_overflow=lambda _pid: None,
+        on_screen_frame=lambda _pid, _msg: ChatStatus.UNWANTED,
+    )
+    switch.join("a", ALICE, Sink())
+    frame = chat(ALICE, content_type="application/blink-screensharing", body=b"not a jpeg")
+    assert switch.receive("a", "message/cpim", frame) == 413

@@ -88,6 +88,8 @@ def start_server(
     media_line = f'port_range = "{media_ports}"\n'
     if "[msrp]" not in config:  # an ephemeral MSRP port: tests run several servers at once
         config += "\n[msrp]\nport = 0\n"
+    if "[web]" not in config:  # and an ephemeral web port (the default 8080 would collide)
+        config += "\n[web]\nport = 0\n"
     if "[media]" in config:  # one [media] table: put the port range into the caller's
         cfg.write_text(config.replace("[media]\n", "[media]\n" + media_line, 1))
     else:

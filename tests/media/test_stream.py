@@ -262,3 +262,11 @@ def test_ssrc_change_restarts_statistics_and_playout() -> None:
                             payload=b"\xff" * 160).serialize(), PEER, 0.1)
     assert s.stats().packets_received == 1
     assert s.jitter_buffer.stats().resyncs == 1
+
+
+def test_rtp_timeout_zero_never_fires() -> None:
+    """`[media] rtp_timeout = 0` disables the check (it used to end every call at once)."""
+    s = make_stream()
+    s.rtp_timeout = 0
+    assert not s.check_timeout(0.0)
+    assert not s.check_timeout(3600.0)

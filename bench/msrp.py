@@ -1,0 +1,277 @@
+"""MSRP chat and throughput through the real server (BLINK.md 4 and 7).
+
+    python bench/msrp.py [--participants 50] [--procs 2] [--messages 20] [--rate 4]
+                         [--tls|--tcp] [--size 6000000] [--count 5] [--skip-chat|--skip-bulk]
+
+**Chat fan-out**: `--participants` chat-only participants (SIP over UDP with
+`tests.helpers.sipclient`, MSRP with the independent `tests.msrp_client`, as Blink: every
+received SEND answered 200 and REPORTed) join one room, spread over `--procs` client processes.
+Each participant sends `--messages` public messages at `--rate` messages/s; each message is
+delivered to every other participant.  The send time (``time.monotonic()``, shared by the
+processes) is in the text; the delivery latency is the receiver's read time minus it.
+deliveries/s = deliveries / (last delivery - first send).  Target: 20,000 deliveries/s.
+
+**Bulk**: a sender posts `--count` chat messages of `--size` bytes (64 KiB chunks, as
+sipsimple sends files) into a room with one receiver, one after the other; throughput = bytes
+delivered to the receiver / time.  Beside it, the raw throughput of a plain asyncio TLS stream
+on loopback (one writer, one reader, same process).  Target: at least half of the raw stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import platform
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers.chat_peer import ChatPeer, join_room
+from tests.helpers.server import RunningServer, start_server
+
+TARGET_DELIVERIES = 20_000.0
+CONFIG = "[media]\nrtp_timeout = 3600\nprompts = false\n[web]\nport = 0\n"
+
+
+def _cpim(sender: str, room_uri: str, text: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: <{room_uri}>\r\nDateTime: 2024-01-01T00:00:00+00:00\r\n\r\n"
+        f"Content-Type: text/plain\r\n\r\n{text}"
+    ).encode()
+
+
+# -------------------------------------------------------------------------------- chat fan-out
+
+
+async def _worker_main(
+    host: str, port: int, room: str, users: list[str], tls: bool, messages: int, rate: float,
+    expected: int, ready: mp.Queue, start: mp.Event, results: mp.Queue,  # type: ignore[type-arg]
+) -> None:
+    peers: list[ChatPeer] = []
+    for user in users:
+        peers.append(await join_room(host, port, room, user, tls=tls, audio=False, timeout=20))
+    ready.put(len(peers))
+    await asyncio.to_thread(start.wait)
+    t_start = time.monotonic()
+
+    async def sender(peer: ChatPeer, offset: float) -> None:
+        await asyncio.sleep(offset)
+        for seq in range(messages):
+            due = t_start + offset + seq / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            text = f"bench {peer.sip.user} {seq} {time.monotonic():.6f}"
+            try:
+                await peer.msrp.send_message(
+                    _cpim(peer.identity, peer.room_uri, text), "message/cpim", wait=False
+                )
+            except ConnectionError:
+                return  # failed by the box as too slow: counted as undelivered
+
+    tasks = [
+        asyncio.create_task(sender(p, i / (len(peers) * rate))) for i, p in enumerate(peers)
+    ]
+    await asyncio.gather(*tasks)
+
+    def received(peer: ChatPeer) -> int:
+        return sum(1 for m in peer.msrp.messages() if m.text.startswith("bench "))
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(received(p) < expected for p in peers):
+        await asyncio.sleep(0.1)
+    latencies: list[float] = []
+    first_send = None
+    last_recv = 0.0
+    for peer in peers:
+        for m in peer.msrp.messages():
+            if not m.text.startswith("bench "):
+                continue
+            sent_at = float(m.text.rsplit(" ", 1)[1])
+            latencies.append(m.at - sent_at)
+            first_send = sent_at if first_send is None else min(first_send, sent_at)
+            last_recv = max(last_recv, m.at)
+    results.put((latencies, first_send, last_recv, sum(received(p) for p in peers)))
+    for peer in peers:
+        with contextlib.suppress(ConnectionError, OSError):
+            await peer.hang_up()
+
+
+def _worker(*args: object) -> None:
+    asyncio.run(_worker_main(*args))  # type: ignore[arg-type]
+
+
+def bench_chat(
+    server: RunningServer, participants: int, procs: int, messages: int, rate: float, tls: bool
+) -> dict[str, float]:
+    room = "bench"
+    ctx = mp.get_context("spawn")
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    expected = messages * (participants - 1)
+    groups = [
+        [f"user{i:03d}" for i in range(participants) if i % procs == k] for k in range(procs)
+    ]
+    workers = [
+        ctx.Process(
+            target=_worker,
+            args=(server.host, server.sip_port, room, g, tls, messages, rate, expected, ready,
+                  start, results),
+        )
+        for g in groups
+    ]
+    for w in workers:
+        w.start()
+    joined = sum(ready.get(timeout=120) for _ in workers)
+    assert joined == participants
+    time.sleep(0.5)
+    start.set()
+    latencies: list[float] = []
+    first_send, last_recv, delivered = float("inf"), 0.0, 0
+    for _ in workers:
+        lat, first, last, count = results.get(timeout=300)
+        latencies += lat
+        if first is not None:
+            first_send = min(first_send, first)
+        last_recv = max(last_recv, last)
+        delivered += count
+    for w in workers:
+        w.join(30)
+    latencies.sort()
+    elapsed = max(last_recv - first_send, 1e-9)
+    return {
+        "offered": participants * messages * (participants - 1),
+        "delivered": delivered,
+        "deliveries_per_s": delivered / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "elapsed_s": elapsed,
+    }
+
+
+# ------------------------------------------------------------------------------------- bulk
+
+
+async def bench_bulk(server: RunningServer, size: int, count: int, tls: bool) -> float:
+    sender = await join_room(server.host, server.sip_port, "bulk", "sender", tls=tls, audio=False)
+    receiver = await join_room(
+        server.host, server.sip_port, "bulk", "receiver", tls=tls, audio=False
+    )
+    payload = b"y" * size
+    try:
+        t0 = time.monotonic()
+        for i in range(count):
+            text = f"bulk{i} ".encode() + payload
+            await sender.msrp.send_message(
+                _cpim(sender.identity, sender.room_uri, "") + text,
+                "message/cpim", chunk_size=64 * 1024, timeout=60,
+            )
+            await receiver.msrp.wait_for(lambda m, i=i: m.body.find(f"bulk{i} ".encode()) >= 0,
+                                         timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        await sender.hang_up()
+        await receiver.hang_up()
+    return size * count / elapsed
+
+
+async def raw_tls_throughput(total: int) -> float:
+    """One asyncio TLS stream on loopback: bytes/s from the first write to the last read."""
+    from tests.msrp_client.client import _client_ssl, _server_certificate
+
+    cert, key = _server_certificate()
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    done = asyncio.get_running_loop().create_future()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got = 0
+        while got < total:
+            data = await reader.read(256 * 1024)
+            if not data:
+                break
+            got += len(data)
+        done.set_result(time.monotonic())
+        writer.close()
+
+    srv = await asyncio.start_server(on_client, "127.0.0.1", 0, ssl=server_ctx)
+    port = srv.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_client_ssl())
+    block = b"z" * (64 * 1024)
+    t0 = time.monotonic()
+    for _ in range(total // len(block)):
+        writer.write(block)
+        await writer.drain()
+    t1 = await done
+    writer.close()
+    srv.close()
+    return total / (t1 - t0)
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, default=50)
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=4.0, help="messages/s per participant")
+    parser.add_argument("--tcp", action="store_true", help="MSRP over TCP instead of TLS")
+    parser.add_argument("--size", type=int, default=6_000_000)
+    parser.add_argument("--count", type=int, default=5)
+    parser.add_argument("--skip-chat", action="store_true")
+    parser.add_argument("--skip-bulk", action="store_true")
+    args = parser.parse_args()
+    tls = not args.tcp
+    config = CONFIG + ("" if tls else "[msrp]\nport = 0\ntls = false\n")
+    rows: list[tuple[str, str, str]] = []
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="bench-msrp-") as tmp:
+        server = start_server(Path(tmp), config=config, log_level="info")
+        try:
+            if not args.skip_chat:
+                r = bench_chat(
+                    server, args.participants, args.procs, args.messages, args.rate, tls
+                )
+                rows += [
+                    ("chat deliveries/s", f"{r['deliveries_per_s']:,.0f}",
+                     f">= {TARGET_DELIVERIES:,.0f}"),
+                    ("chat delivered/offered", f"{r['delivered']:,}/{r['offered']:,}", "all"),
+                    ("chat delivery p50 (ms)", f"{r['p50_ms']:.1f}", ""),
+                    ("chat delivery p99 (ms)", f"{r['p99_ms']:.1f}", ""),
+                ]
+                ok &= r["deliveries_per_s"] >= TARGET_DELIVERIES
+                ok &= r["delivered"] == r["offered"]
+            if not args.skip_bulk:
+                msrp_bps = asyncio.run(bench_bulk(server, args.size, args.count, tls))
+                raw_bps = asyncio.run(raw_tls_throughput(256 * 1024 * 1024))
+                rows += [
+                    ("MSRP relay throughput (MB/s)", f"{msrp_bps / 1e6:.1f}",
+                     f">= {raw_bps / 2e6:.1f}"),
+                    ("raw asyncio TLS stream (MB/s)", f"{raw_bps / 1e6:.1f}", ""),
+                ]
+                ok &= msrp_bps >= raw_bps / 2
+        finally:
+            server.stop()
+    mode = "msrps" if tls else "msrp"
+    print(f"\nMSRP bench {date.today()} on {platform.node()} ({os.cpu_count()} CPUs, "
+          f"{platform.processor() or platform.machine()}), {mode}, {args.participants} "
+          f"participants x {args.messages} msgs at {args.rate}/s, {args.procs} client procs")
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"{'metric':<{width}}  {'value':>16}  target")
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:>16}  {target}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
