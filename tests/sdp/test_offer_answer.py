@@ -86,6 +86,9 @@ TABLE: dict[str, Expect | str] = {
         {},
     ),
     "blink_chat_only.sdp": "m-line 0 message: media type message not supported",
+    # file transfers without an MSRP policy (tests/sdp/test_file_transfer.py accepts them)
+    "blink_file_pull.sdp": "m-line 0 message: media type message not supported",
+    "blink_file_push.sdp": "m-line 0 message: media type message not supported",
     "sipp_pcmu.sdp": Expect(
         (0, "PCMU"), None, ("127.0.0.1", 6000), ("127.0.0.1", 6001), SR, SR, False, {}
     ),
