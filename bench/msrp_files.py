@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers.chat_peer import join_room  # noqa: E402
-from tests.helpers.server import RunningServer, start_server  # noqa: E402
-from tests.interop.test_msrp_files import (  # noqa: E402
+from tests.helpers.chat_peer import join_room
+from tests.helpers.server import RunningServer, start_server
+from tests.interop.test_msrp_files import (
     file_session,
     pull_selector,
     selector_for,
@@ -76,12 +76,13 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=50_000_000)
     parser.add_argument("--count", type=int, default=3)
     args = parser.parse_args()
-    raw = asyncio.run(_raw_tls()(args.size))  # type: ignore[operator]
+    raw_total = max(args.size // 65536, 16) * 65536  # whole blocks: the raw reader counts them
+    raw = asyncio.run(_raw_tls()(raw_total))  # type: ignore[operator]
     ups: list[float] = []
     downs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.count):
-            server = start_server(Path(tmp) / f"run{run}", config=CONFIG, log_level="warning")
+            server = start_server(Path(tmp) / f"run{run}", config=CONFIG, log_level="info")
             try:
                 up, down = asyncio.run(bench(server, args.size))
             finally:
