@@ -205,7 +205,10 @@ class MsrpParser:
         head_start = self._head_scan_origin()
         header_block = bytes(buf[head_start : self._head_end])
         body_start = self._body_start
-        body = bytes(buf[body_start:e]) if 0 <= body_start < e else b""
+        body = b""
+        if 0 <= body_start < e:
+            with memoryview(buf) as view:  # one copy (a bytearray slice would make two)
+                body = view[body_start:e].tobytes()
         self._pos = e + mlen + 3
         self._reset()
         if self._pos > 65536 and self._pos * 2 > len(buf):

@@ -929,12 +929,16 @@ class MsrpSession:
         offset = message.offset
         size = min(config.chunk_size, total - offset)
         body = message.body
+        data: bytes | memoryview
         if isinstance(body, bytes):
-            data = body[offset : offset + size] if (offset or size != total) else body
+            # a view, not a copy: the join below is the only copy of the chunk
+            data = memoryview(body)[offset : offset + size] if (offset or size != total) else body
+            source, start = body, offset
         else:
             data = body.read(offset, size)
             if len(data) != size:
                 raise LocalProtocolError("chunk source returned a short read")
+            source, start = data, 0
         end = offset + size
         flag = "$" if end >= total else "+"
         end_text = "*" if total > config.star_end_threshold else str(end)
@@ -950,7 +954,7 @@ class MsrpSession:
         while True:
             tid = self._new_id()
             end_line = f"-------{tid}".encode()
-            if end_line not in data:
+            if source.find(end_line, start, start + size) < 0:
                 break
         message.offset = end
         message.started = True

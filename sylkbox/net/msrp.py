@@ -18,8 +18,12 @@ session core (`MsrpSession.receive_message`), the
 core's events go to the owner's handler, the core's output is written while the transport is
 below its high-water mark (back-pressure: the core keeps what is not yet pulled, and
 `MsrpConnection.drain()` lets a sender wait), the core's timer is re-armed with
-``loop.call_at``.  A connection that drops, or whose write buffer grows past a hard limit,
-ends with one `MsrpConnectionLost` event to the owner.
+``loop.call_at``.  Small output (responses, REPORTs, chat messages) is gathered per
+connection and written once at the end of the event-loop iteration (``loop.call_soon``), so
+a busy room's fan-out costs one TLS record and one ``send`` per connection and iteration
+rather than one per message; 64 KiB or more is written at once.  A connection that drops,
+or whose write buffer grows past a hard limit, ends with one `MsrpConnectionLost` event to
+the owner.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ WRITE_HIGH_WATER = 256 * 1024
 WRITE_LIMIT = 32 * 1024 * 1024
 MAX_PENDING_EVENTS = 1024
 CHUNKS_PER_WRITE = 4  # 64 KiB chunks pulled from the session per write while writable
+COALESCE_LIMIT = 64 * 1024  # small output is gathered until the end of the loop iteration
 
 SessionFactory = Callable[[MsrpUri, tuple[MsrpUri, ...], float], MsrpSession]
 """Builds the session core: (local URI, remote path, now)."""
@@ -137,6 +142,9 @@ class MsrpConnection(asyncio.Protocol):
         self._on_lost: LostHandler | None = None
         self._pending_events: collections.deque[MsrpEvent] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []  # output gathered until the end of the loop iteration
+        self._out_size = 0
+        self._flush_scheduled = False
         self._accept_timer: asyncio.TimerHandle | None = None
         self._paused = False
         self._resumed = asyncio.Event()
@@ -210,6 +218,7 @@ class MsrpConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close after writing what is buffered; no `MsrpConnectionLost` is reported."""
         self._closed_by_owner = True
+        self._write_out()
         if self._session is not None:
             self._session.close()
         self._shutdown(abort=False)
@@ -282,6 +291,8 @@ class MsrpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ internals
     def _cleanup(self) -> None:
+        self._out.clear()
+        self._out_size = 0
         for handle in (self._timer, self._accept_timer):
             if handle is not None:
                 handle.cancel()
@@ -321,6 +332,12 @@ class MsrpConnection(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
+        if self._out:  # what was gathered goes first
+            if data:
+                self._out.append(data)
+            data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+            self._out.clear()
+            self._out_size = 0
         if not data or transport is None or transport.is_closing():
             return
         log.debug("> %s %d bytes", self, len(data))
@@ -354,10 +371,29 @@ class MsrpConnection(asyncio.Protocol):
                 self._fail("keep-alive unanswered (408)")
                 return
             self._deliver(event)
-        now = self._loop.time()
-        while self.is_open and not self._paused and session.has_data_to_send:
-            self._write(session.data_to_send(CHUNKS_PER_WRITE, now=now))
+        if session.has_data_to_send:
+            now = self._loop.time()
+            out = self._out
+            while self.is_open and not self._paused and session.has_data_to_send:
+                data = session.data_to_send(CHUNKS_PER_WRITE, now=now)
+                out.append(data)
+                self._out_size += len(data)
+                if self._out_size >= COALESCE_LIMIT:
+                    self._write_out()
+            if out and not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._listener._schedule_flush(self)
         self._arm_timer()
+
+    def _write_out(self) -> None:
+        """Write the gathered output now."""
+        if self._out:
+            self._write(b"")
+
+    def _flush(self) -> None:
+        """End of the loop iteration: write the gathered output."""
+        self._flush_scheduled = False
+        self._write_out()
 
     def _bind_event(self, event: MsrpEvent) -> bool:
         """Our bind SEND's outcome (BLINK.md 7); True when the event was about it."""
@@ -380,12 +416,15 @@ class MsrpConnection(asyncio.Protocol):
         return False
 
     def _arm_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        timer = self._timer
+        when = None
+        if self._session is not None and self.is_open:
+            when = self._session.get_timer()
+        if timer is not None:
+            if when is not None and timer.when() <= when:
+                return  # fires early enough: `_on_timer` runs the core and re-arms
+            timer.cancel()
             self._timer = None
-        if self._session is None or not self.is_open:
-            return
-        when = self._session.get_timer()
         if when is not None:
             self._timer = self._loop.call_at(when, self._on_timer)
 
@@ -472,6 +511,7 @@ class MsrpListener:
         self._expected: dict[str, _Expectation] = {}
         self._connections: set[MsrpConnection] = set()
         self._ids = 0
+        self._to_flush: list[MsrpConnection] = []
 
     @property
     def port(self) -> int:
@@ -628,3 +668,15 @@ class MsrpListener:
 
     def _forget(self, connection: MsrpConnection) -> None:
         self._connections.discard(connection)
+
+    def _schedule_flush(self, connection: MsrpConnection) -> None:
+        """Write `connection`'s gathered output at the end of this loop iteration (one
+        callback for all connections)."""
+        if not self._to_flush:
+            asyncio.get_running_loop().call_soon(self._flush_all)
+        self._to_flush.append(connection)
+
+    def _flush_all(self) -> None:
+        connections, self._to_flush = self._to_flush, []
+        for connection in connections:
+            connection._flush()

@@ -96,10 +96,13 @@ def start_server(
         cfg.write_text("[media]\n" + media_line + config)
     log_path = tmp / "sylkbox.log"
     log_file = log_path.open("wb")
+    # benches: SYLKBOX_TEST_PROFILE=<file> runs the server under cProfile (written at exit)
+    profile = os.environ.get("SYLKBOX_TEST_PROFILE")
     process = subprocess.Popen(
         [
             *(["ip", "netns", "exec", netns] if netns is not None else []),
             sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
             "-m",
             "sylkbox",
             "run",

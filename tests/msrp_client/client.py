@@ -192,6 +192,7 @@ class MsrpTestClient:
         self._expected_from: list[str] | None = None
         self._sessmatch = False
         self._parser = WireParser()
+        self._batch: list[bytes] = []  # answers to one read, written together
 
     # ------------------------------------------------------------------ set-up
 
@@ -589,13 +590,27 @@ class MsrpTestClient:
         assert self._reader is not None
         try:
             while True:
-                data = await self._reader.read(65536)
+                data = await self._reader.read(256 * 1024)
                 if not data:
                     self._parser.eof()
                     break
                 self._parser.feed(data)
-                while (chunk := self._parser.next_chunk()) is not None:
-                    await self._handle(chunk)
+                now = asyncio.get_running_loop().time()
+                error: WireError | None = None
+                try:
+                    while (chunk := self._parser.next_chunk()) is not None:
+                        self._handle(chunk, now)
+                except WireError as exc:
+                    error = exc  # answer what came before it first
+                if self._batch:  # the responses and REPORTs of this read, in one write
+                    batch = b"".join(self._batch)
+                    self._batch.clear()
+                    if self._writer is not None and not self._writer.is_closing():
+                        await self.send_raw(batch)
+                async with self._changed:
+                    self._changed.notify_all()
+                if error is not None:
+                    raise error
         except WireError as error:
             log.warning("x unparsable input from peer: %s", error)
             self.parse_error = error
@@ -613,35 +628,40 @@ class MsrpTestClient:
             if self._writer is not None:
                 self._writer.close()
 
-    async def _handle(self, chunk: Chunk) -> None:
-        now = asyncio.get_running_loop().time()
-        log.debug("< %s", chunk.raw[:200])
+    def _handle(self, chunk: Chunk, now: float) -> None:
+        """One received chunk; answers go to `_batch`, written after the whole read."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("< %s", chunk.raw[:200])
         self.received.append(Received(now, chunk))
         if chunk.method is None:
             future = self._pending.pop(chunk.transaction_id, None)
             if future is not None and not future.done():
                 future.set_result(chunk)
         elif chunk.method == "SEND":
-            await self._on_send(chunk, now)
+            self._on_send(chunk, now)
         elif chunk.method == "REPORT":
             pass  # recorded; RFC 4975 7.1.2: REPORTs get no response
         elif chunk.method == "NICKNAME":
-            await self._on_nickname(chunk)
+            self._on_nickname(chunk)
         elif chunk.method == "FILE_OFFSET":
-            await self._respond(chunk, 200, "OK", [("Offset", str(self.file_offset))])
+            self._respond(chunk, 200, "OK", [("Offset", str(self.file_offset))])
         else:
-            await self._respond(chunk, 501, "Method unknown")
-        async with self._changed:
-            self._changed.notify_all()
+            self._respond(chunk, 501, "Method unknown")
 
-    async def _respond(
+    def _emit(self, chunk: Chunk) -> None:
+        """Queue an answer (a response or a REPORT: nothing to wait for) for the batch."""
+        self.sent.append(chunk)
+        self._batch.append(chunk.to_bytes())
+
+    def _respond(
         self, chunk: Chunk, code: int, comment: str, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
         """RFC 4975 7.2: no response when Failure-Report is `no`, or `partial` with a 200."""
-        if chunk.failure_report == "no" or (chunk.failure_report == "partial" and code == 200):
+        failure_report = chunk.failure_report
+        if failure_report == "no" or (failure_report == "partial" and code == 200):
             return
-        await self.send_chunk(build_response(chunk, code, comment, local_uri=self.local_uri,
-                                             headers=headers))
+        self._emit(build_response(chunk, code, comment, local_uri=self.local_uri,
+                                  headers=headers))
 
     def _path_error(self, chunk: Chunk) -> bool:
         """True when the To-Path does not name this session (RFC 4975 7.3 -> 481), or, on the
@@ -665,15 +685,15 @@ class MsrpTestClient:
             return True
         return False
 
-    async def _on_send(self, chunk: Chunk, now: float) -> None:
+    def _on_send(self, chunk: Chunk, now: float) -> None:
         if self._path_error(chunk):
-            await self._respond(chunk, 481, "No such session")
+            self._respond(chunk, 481, "No such session")
             return
         if self.status_policy is not None and (chunk.body or chunk.content_type):
             code, comment = self.status_policy(chunk)  # never for binding or keep-alive SENDs
         else:
             code, comment = 200, "OK"
-        await self._respond(chunk, code, comment)
+        self._respond(chunk, code, comment)
         if self._bound is not None and not self._bound.done():
             if not self.remote_path:
                 self.remote_path = chunk.from_path
@@ -683,7 +703,7 @@ class MsrpTestClient:
                 code != 200 and chunk.failure_report in ("yes", "partial")
             )
             if wants and chunk.message_id is not None:
-                await self.send_chunk(build_report(chunk, code, comment, local_uri=self.local_uri))
+                self._emit(build_report(chunk, code, comment, local_uri=self.local_uri))
         if code != 200 or (not chunk.body and chunk.content_type is None):
             return  # binding or keep-alive SEND, or refused
         self._reassemble(chunk, now)
@@ -691,6 +711,16 @@ class MsrpTestClient:
     def _reassemble(self, chunk: Chunk, now: float) -> None:
         message_id = chunk.message_id or ""
         byte_range = chunk.byte_range or ByteRange(1, len(chunk.body), len(chunk.body))
+        if (
+            chunk.flag == "$"
+            and byte_range.start == 1
+            and byte_range.total in (None, len(chunk.body))
+            and message_id not in self._partials
+        ):  # the whole message in one chunk (chat)
+            self._messages.append(
+                Message(message_id, chunk.content_type, chunk.body, [chunk], now)
+            )
+            return
         partial = self._partials.setdefault(message_id, _Partial())
         partial.chunks.append(chunk)
         if chunk.flag == "#":
@@ -714,19 +744,19 @@ class MsrpTestClient:
                 Message(message_id, content_type, partial.assemble(size), partial.chunks, now)
             )
 
-    async def _on_nickname(self, chunk: Chunk) -> None:
+    def _on_nickname(self, chunk: Chunk) -> None:
         """A focus's NICKNAME handling (BLINK.md 4.3): 400 with report headers or without
         Use-Nickname, 425 when taken, else 200."""
         name = chunk.header("Use-Nickname")
         if name is None or chunk.header("Success-Report") or chunk.header("Failure-Report"):
-            await self._respond(chunk, 400, "Bad request")
+            self._respond(chunk, 400, "Bad request")
             return
         name = name.strip().strip('"')
         if name in self.taken_nicknames:
-            await self._respond(chunk, 425, NICKNAME_IN_USE)
+            self._respond(chunk, 425, NICKNAME_IN_USE)
             return
         self.nicknames.append(name)
-        await self._respond(chunk, 200, "OK")
+        self._respond(chunk, 200, "OK")
 
 
 def sha1_hex(data: bytes) -> str:

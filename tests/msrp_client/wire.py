@@ -20,6 +20,8 @@ with an empty body, and writes no blank line otherwise; the parser accepts both.
 
 from __future__ import annotations
 
+import functools
+import random
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -72,13 +74,16 @@ class WireError(Exception):
         self.status = status
 
 
+_ids = random.Random(secrets.randbits(128))  # unique ids, cheaper than os.urandom per id
+
+
 def new_transaction_id() -> str:
     """64 random bits in lower-case hex, as msrplib writes them (BLINK.md 7)."""
-    return f"{secrets.randbits(64) | 1 << 60:x}"
+    return f"{_ids.getrandbits(64) | 1 << 60:x}"
 
 
 def new_message_id() -> str:
-    return f"{secrets.randbits(64) | 1 << 60:x}"
+    return f"{_ids.getrandbits(64) | 1 << 60:x}"
 
 
 def new_session_id() -> str:
@@ -110,6 +115,7 @@ class UriParts:
         return key(self) == key(other)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_uri(text: str) -> UriParts:
     match = _URI.match(text)
     if match is None:
@@ -179,17 +185,27 @@ class Chunk:
     body: bytes = b""
     flag: str = "$"
     raw: bytes = b""
+    _index: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    _indexed: tuple[object, int] = field(default=(None, -1), init=False, repr=False,
+                                         compare=False)
 
     @property
     def is_request(self) -> bool:
         return self.method is not None
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        """The first header of that name (any case); an index is built once (and again when
+        headers are added)."""
+        index = self._index
+        headers = self.headers
+        source, count = self._indexed
+        if index is None or source is not headers or count != len(headers):
+            index = {}
+            for key, value in headers:
+                index.setdefault(key.lower(), value)
+            self._index = index
+            self._indexed = (headers, len(headers))
+        return index.get(name.lower())
 
     def header_names(self) -> list[str]:
         return [key for key, _ in self.headers]
@@ -330,6 +346,7 @@ class WireParser:
         self._max_headers = max_headers
         self._max_body = max_body
         self._broken: WireError | None = None
+        self._search = 0  # where to resume looking for the end-line of an incomplete body
 
     def feed(self, data: bytes) -> None:
         if self._broken is not None:
@@ -365,7 +382,11 @@ class WireParser:
 
     def _next(self) -> Chunk | None:
         buf = self._buffer
-        end = self._line_end(0)
+        find = buf.find
+        max_line = self._max_line
+        end = find(b"\r\n")
+        if (end if end >= 0 else len(buf)) > max_line:
+            raise WireError("line too long")
         if end < 0:
             return None
         match = _FIRST_LINE.match(bytes(buf[:end]))
@@ -381,12 +402,16 @@ class WireParser:
                 chunk.comment = match.group(4).decode("utf-8", "replace")
         end_line = f"-------{tid}".encode()
         pos = end + 2
-        while True:
-            line_end = self._line_end(pos)
+        end_line_size = len(end_line) + 1
+        headers = chunk.headers
+        while True:  # `_line_end`, inlined: this loop is the test clients' hot spot
+            line_end = find(b"\r\n", pos)
+            if (line_end if line_end >= 0 else len(buf)) - pos > max_line:
+                raise WireError("line too long")
             if line_end < 0:
                 return None
             line = bytes(buf[pos:line_end])
-            if line.startswith(end_line) and len(line) == len(end_line) + 1:
+            if len(line) == end_line_size and line.startswith(end_line):
                 chunk.flag = chr(line[-1])
                 if chunk.flag not in "$+#":
                     raise WireError(f"bad continuation flag {chunk.flag!r}")
@@ -395,15 +420,18 @@ class WireParser:
             if not line:  # blank line: body follows up to CRLF end-line
                 body_start = line_end + 2
                 marker = b"\r\n" + end_line
-                search = body_start
+                # the buffer only grows until this chunk is taken: resume the scan
+                search = max(body_start, self._search)
                 while True:
                     found = buf.find(marker, search)
                     if found < 0:
                         if len(buf) - body_start > self._max_body + len(marker) + 3:
                             raise WireError("chunk body too large", 413)
+                        self._search = max(body_start, len(buf) - len(marker))
                         return None
                     tail = found + len(marker)
                     if len(buf) < tail + 3:
+                        self._search = found
                         return None
                     flag = bytes(buf[tail:tail + 1])
                     if flag in (b"$", b"+", b"#") and buf[tail + 1:tail + 3] == b"\r\n":
@@ -415,17 +443,18 @@ class WireParser:
                 if len(chunk.body) > self._max_body:
                     raise WireError("chunk body too large", 413)
                 break
-            if len(chunk.headers) >= self._max_headers:
+            if len(headers) >= self._max_headers:
                 raise WireError("too many header lines")
             header = _HEADER.match(line)
             if header is None:
                 raise WireError(f"bad header line {line[:80]!r}")
-            chunk.headers.append(
+            headers.append(
                 (header.group(1).decode(), header.group(2).decode("utf-8", "replace"))
             )
             pos = line_end + 2
         chunk.raw = bytes(buf[:total])
         del buf[:total]
+        self._search = 0
         return chunk
 
 
