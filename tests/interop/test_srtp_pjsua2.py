@@ -11,15 +11,14 @@ every stream keyed with SRTP, and no key material appears anywhere in that log. 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.audio import level_db, rms_dbfs, tone_power, write_sine
-from tests.helpers.pjsua_agent import AgentProcess, spawn_agent
+from tests.helpers.pjsua_agent import spawn_agent
 from tests.helpers.server import RunningServer, start_server
+from tests.helpers.tone_room import assert_mix_minus, run_tone_room
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -31,28 +30,15 @@ LAST_DURATION = 10.0
 
 def test_srtp_participants_hear_each_other(server: RunningServer, tmp_path: Path) -> None:
     room = f"sip:secure@{server.host}:{server.sip_port}"
-    agents: dict[str, AgentProcess] = {}
-    durations = {
-        name: LAST_DURATION + STAGGER * (len(TONES) - 1 - i) for i, name in enumerate(TONES)
-    }
-    try:
-        for name, freq in TONES.items():
-            tone = write_sine(tmp_path / f"{name}_tone.wav", freq, 5.0, rate=16000)
-            agents[name] = spawn_agent(
-                tmp_path,
-                name,
-                room,
-                play=tone,
-                record=tmp_path / f"{name}_heard.wav",
-                duration=durations[name],
-                srtp=SRTP_USE[name],
-            )
-            agents[name].wait_event("confirmed", timeout=10)
-            time.sleep(STAGGER)
-        summaries = {name: agent.finish(timeout=40) for name, agent in agents.items()}
-    finally:
-        for agent in agents.values():
-            agent.stop()
+    result = run_tone_room(
+        tmp_path,
+        room,
+        TONES,
+        stagger=STAGGER,
+        last_duration=LAST_DURATION,
+        options=lambda name: {"srtp": SRTP_USE[name]},
+    )
+    summaries = result.summaries
 
     log = server.log_text()
     for name, summary in summaries.items():
@@ -73,26 +59,7 @@ def test_srtp_participants_hear_each_other(server: RunningServer, tmp_path: Path
     assert "inline:" not in log and "local_key" not in log and "remote_key" not in log
     assert "dropped SRTP" not in log, log[-4000:]
 
-    start = max(s["media_at"] for s in summaries.values()) + 1.5
-    end = min(s["confirmed_at"] + durations[n] for n, s in summaries.items()) - 0.5
-    assert end - start >= 4.0, f"participants overlapped only {end - start:.1f}s"
-    report: list[str] = []
-    for name in TONES:
-        heard = tmp_path / f"{name}_heard.wav"
-        skip = start - summaries[name]["media_at"]
-        levels = {
-            other: level_db(tone_power(heard, f, skip=skip, duration=end - start))
-            for other, f in TONES.items()
-        }
-        loudness = rms_dbfs(heard, skip=skip, duration=end - start)
-        report.append(
-            f"{name}: rms {loudness:.1f} dBFS, "
-            + ", ".join(f"{other} {level:.1f} dB" for other, level in levels.items())
-        )
-        others = [level for other, level in levels.items() if other != name]
-        assert loudness > -40.0, report
-        assert min(others) > -10.0, report
-        assert levels[name] < min(others) - 20.0, report
+    print("\n".join(assert_mix_minus(result)))
 
 
 @pytest.fixture
