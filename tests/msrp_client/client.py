@@ -128,21 +128,44 @@ class SentMessage:
 
 @dataclass(slots=True)
 class _Partial:
-    pieces: dict[int, bytes] = field(default_factory=dict)
+    """One message arriving in chunks (any order).  The contiguous prefix is tracked as chunks
+    land (no sort per chunk), and pieces that tile the message exactly are joined in one copy."""
+
     chunks: list[Chunk] = field(default_factory=list)
     total: int | None = None
     last_end: int | None = None
+    pieces: dict[int, bytes] = field(default_factory=dict)  # start (1-based) -> body
+    ahead: dict[int, int] = field(default_factory=dict)  # start -> end of out-of-order pieces
+    contiguous: int = 0  # bytes 1..contiguous have arrived
+
+    def add(self, start: int, body: bytes) -> None:
+        self.pieces[start] = body
+        end = start - 1 + len(body)
+        if start > self.contiguous + 1:
+            self.ahead[start] = max(end, self.ahead.get(start, 0))
+            return
+        self.contiguous = max(self.contiguous, end)
+        while self.ahead:  # absorb out-of-order pieces that now touch the prefix
+            reachable = [s for s in self.ahead if s <= self.contiguous + 1]
+            if not reachable:
+                break
+            for s in reachable:
+                self.contiguous = max(self.contiguous, self.ahead.pop(s))
 
     def covered(self) -> int:
         """Bytes contiguous from byte 1."""
-        position = 1
-        for start in sorted(self.pieces):
-            if start > position:
-                break
-            position = max(position, start + len(self.pieces[start]))
-        return position - 1
+        return self.contiguous
 
     def assemble(self, size: int) -> bytes:
+        ordered = [self.pieces[start] for start in sorted(self.pieces)]
+        position = 1
+        for start in sorted(self.pieces):
+            if start != position:
+                break
+            position += len(self.pieces[start])
+        else:
+            if position - 1 == size:  # the pieces tile the message: one copy
+                return b"".join(ordered)
         data = bytearray(size)
         for start, piece in self.pieces.items():
             data[start - 1:start - 1 + len(piece)] = piece[: max(0, size - start + 1)]
@@ -729,9 +752,9 @@ class MsrpTestClient:
                 Message(message_id, chunk.content_type, b"", partial.chunks, now, aborted=True)
             )
             return
-        partial.pieces[byte_range.start] = chunk.body
-        if byte_range.total is not None:
+        if byte_range.total is not None and partial.total is None:
             partial.total = byte_range.total
+        partial.add(byte_range.start, chunk.body)
         if chunk.flag == "$":
             partial.last_end = byte_range.start - 1 + len(chunk.body)
         size = partial.total if partial.total is not None else partial.last_end

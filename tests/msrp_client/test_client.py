@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.msrp_client import MsrpTestClient, local_uri
-from tests.msrp_client.client import StatusPolicy
+from tests.msrp_client.client import StatusPolicy, _Partial
 from tests.msrp_client.wire import Chunk, build_request
 
 ALICE = "Alice <sip:alice@127.0.0.1>"
@@ -230,3 +230,25 @@ async def test_raw_chunk_helpers() -> None:
     chunk = build_request("SEND", ["msrp://127.0.0.1:1/ab12;tcp"], ["msrp://127.0.0.1:2/cd34;tcp"],
                           [("Message-ID", "m")], transaction_id="abcd1234")
     assert isinstance(chunk, Chunk) and chunk.to_bytes().endswith(b"-------abcd1234$\r\n")
+
+
+def test_partial_reassembly_any_order() -> None:
+    """Pieces in reverse order, overlapping, before and after the total is known."""
+    data = bytes(range(256)) * 40
+    partial = _Partial()
+    partial.add(9001, data[9000:])  # total still unknown: kept as a piece
+    assert partial.covered() == 0
+    partial.total = len(data)
+    partial.add(4001, data[4000:9500])  # overlaps the first piece
+    assert partial.covered() == 0
+    partial.add(1, data[:4500])
+    assert partial.covered() == len(data)
+    assert partial.assemble(len(data)) == data
+
+
+def test_partial_without_total() -> None:
+    partial = _Partial()
+    partial.add(6, b"world")
+    partial.add(1, b"hello")
+    assert partial.covered() == 10
+    assert partial.assemble(10) == b"helloworld"

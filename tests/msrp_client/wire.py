@@ -184,10 +184,18 @@ class Chunk:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     flag: str = "$"
-    raw: bytes = b""
+    # as framed: the bytes before the body and after it (kept apart so that a large body is
+    # not copied twice; `raw` joins them on demand)
+    head: bytes = b""
+    tail: bytes = b""
     _index: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
     _indexed: tuple[object, int] = field(default=(None, -1), init=False, repr=False,
                                          compare=False)
+
+    @property
+    def raw(self) -> bytes:
+        """The chunk exactly as it was received (empty for chunks built locally)."""
+        return self.head + self.body + self.tail if self.body else self.head + self.tail
 
     @property
     def is_request(self) -> bool:
@@ -435,7 +443,10 @@ class WireParser:
                         return None
                     flag = bytes(buf[tail:tail + 1])
                     if flag in (b"$", b"+", b"#") and buf[tail + 1:tail + 3] == b"\r\n":
-                        chunk.body = bytes(buf[body_start:found])
+                        with memoryview(buf) as view:  # one copy, not two
+                            chunk.body = bytes(view[body_start:found])
+                        chunk.head = bytes(buf[:body_start])
+                        chunk.tail = bytes(buf[found:tail + 3])
                         chunk.flag = chr(buf[tail])
                         total = tail + 3
                         break
@@ -452,7 +463,8 @@ class WireParser:
                 (header.group(1).decode(), header.group(2).decode("utf-8", "replace"))
             )
             pos = line_end + 2
-        chunk.raw = bytes(buf[:total])
+        if not chunk.head:
+            chunk.head = bytes(buf[:total])
         del buf[:total]
         self._search = 0
         return chunk
