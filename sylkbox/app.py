@@ -136,6 +136,7 @@ class Server:
         self.focus: Focus | None = None
         self._events_task: asyncio.Task[None] | None = None
         self._screens: ScreenSharing | None = None
+        self._files: FileStore | None = None
         self._web: web.AppRunner | None = None
 
     @staticmethod
@@ -190,6 +191,13 @@ class Server:
         )
         self._screens = screens
         room_chat = RoomChat(on_screen_frame=screens.on_frame)
+        files = FileStore(
+            config.data_dir,
+            max_size=config.files.max_size,
+            room_quota=config.files.room_quota,
+            retention=config.files.retention,
+        )
+        self._files = files
         focus = Focus(
             config,
             endpoint,
@@ -197,12 +205,7 @@ class Server:
             msrp,
             room_chat,
             screens=screens,
-            files=FileStore(
-                config.data_dir,
-                max_size=config.files.max_size,
-                room_quota=config.files.room_quota,
-                retention=config.files.retention,
-            ),
+            files=files,
         )
         room_chat.attach(focus)
         if focus.files is not None:  # RFC 5547 (BLINK.md 5): status lines, expiry
@@ -261,6 +264,8 @@ class Server:
             self._screens.close()
         if self._msrp is not None:
             await self._msrp.close()
+        if self._files is not None:  # after focus.close ended the file sessions and MSRP
+            self._files.close()
         if self._endpoint is not None:
             self._endpoint.close()
         if self._media is not None:

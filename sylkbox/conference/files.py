@@ -77,6 +77,7 @@ __all__ = [
     "StoredFile",
     "Upload",
     "UploadError",
+    "expiry_interval",
     "format_size",
     "room_dir_name",
     "sender_identity",
@@ -368,8 +369,15 @@ class FileStore:
             else:
                 log.warning("x file %s of %s is missing, dropped", record.hash_text, row[0])
                 self._delete_row(record.room_key, record.digest)
+        log.info(
+            "%d stored files of %d rooms loaded from %s",
+            sum(len(files) for files in self._files.values()),
+            len(self._files),
+            self.root,
+        )
 
     def close(self) -> None:
+        """Close the index (at shutdown, once the file sessions have ended); idempotent."""
         self._db.close()
 
     # ------------------------------------------------------------------------- queries
@@ -507,6 +515,15 @@ class FileStore:
         )
 
 
+def expiry_interval(retention: float) -> float:
+    """How often housekeeping looks for expired files: half the retention, between 1 s and
+    5 min.  A file is then kept at least ``retention`` and at most 1.5 times it (or 5 min
+    more), so a short retention is honoured without a test-only knob; checking expiry on
+    every lookup instead would leave the NOTIFYed file list and the disk out of date until a
+    sweep anyway, and the floor keeps ``retention = 0`` from spinning."""
+    return min(300.0, max(1.0, retention / 2))
+
+
 # -------------------------------------------------------------------------- transfers
 
 
@@ -568,6 +585,8 @@ class FileTransfers:
         self.connect_timeout = CONNECT_TIMEOUT
         # optional: a room status line through the room chat (BLINK.md 4.3), wired by the owner
         self.announce: Callable[[Room, str], None] | None = None
+        # optional: every stored upload, e.g. pushed to the participants (conference.file_push)
+        self.uploaded: Callable[[Room, StoredFile], None] | None = None
 
     # ----------------------------------------------------------------- offer handling
     def check_offer(
@@ -642,11 +661,12 @@ class FileTransfers:
             state.channel.close()
             state.channel = None
 
-    async def housekeeping(self, interval: float = 300.0) -> None:
-        """Expire old files now and then (run it as an owned task)."""
+    async def housekeeping(self, interval: float | None = None) -> None:
+        """Expire old files now and then (run it as an owned task); at start, too."""
+        period = expiry_interval(self.store.retention) if interval is None else interval
         while True:
             self.expire()
-            await asyncio.sleep(interval)
+            await asyncio.sleep(period)
 
     def expire(self) -> None:
         for room_key in self.store.expire(self._clock(), self._persistent):
@@ -862,6 +882,8 @@ class FileTransfers:
                 room,
                 f"{record.sender} has uploaded file {record.name} ({format_size(record.size)})",
             )
+        if self.uploaded is not None:
+            self.uploaded(room, record)
         self._finish(state, True)
 
     def _report(
