@@ -199,11 +199,13 @@ class MsrpConfig:
 class FilesConfig:
     """`[files]`: file sharing in rooms (RFC 5547): the largest file, the total per room (both
     answered 413), and how long files of non-persistent rooms are kept after the upload
-    (seconds; persistent rooms keep them)."""
+    (seconds; persistent rooms keep them).  With ``push`` every upload is also sent to the
+    room's other participants (SylkServer's ``push_file_transfer``, BLINK.md 5)."""
 
     max_size: int = field(default=100 * 1024 * 1024, metadata=_validated(_positive))
     room_quota: int = field(default=1024 * 1024 * 1024, metadata=_validated(_positive))
     retention: int = field(default=86400, metadata=_validated(_non_negative))
+    push: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,10 +33,18 @@ from sylkbox.conference.errors import (
     UnknownEvent,
     UnsupportedExtension,
 )
+from sylkbox.conference.file_push import FilePush
 from sylkbox.conference.files import FileStore, FileTransfers
 from sylkbox.conference.media_port import MediaPort, StreamSpec
 from sylkbox.conference.participant import AudioState, ChatState, Participant, ParticipantState
 from sylkbox.conference.policy import is_allowed
+from sylkbox.conference.renegotiation import (
+    Reoffers,
+    all_streams_removed,
+    file_offer_change,
+    mask_dropped_chat,
+    reject_dropped_chat,
+)
 from sylkbox.conference.room import Room
 from sylkbox.conference.screenshare import ScreenSharing
 from sylkbox.conference.sip_port import Address, SipPort
@@ -58,6 +66,8 @@ from sylkbox.sdp import (
     AcceptedFile,
     Capabilities,
     MsrpPolicy,
+    OfferPlan,
+    Rejected,
     SdpError,
     SessionDescription,
     build_answer,
@@ -164,7 +174,13 @@ class Focus:
             )
         self.subscriptions = SubscriptionManager(self, sip)
         self.refer = ReferHandler(self, sip, media)
+        # [files] push: every upload is INVITEd to the other participants (BLINK.md 5)
+        self.file_push: FilePush | None = None
+        if self.files is not None and msrp is not None and config.files.push:
+            self.file_push = FilePush(self, sip, msrp, self.files.store)
+            self.files.uploaded = self.file_push.push
         self.timers = SessionTimers(self)
+        self.reoffers = Reoffers(self, sip)
         self.closing = False
 
     # ----------------------------------------------------------------- queries
@@ -273,6 +289,9 @@ class Focus:
         if found is None:
             if request.method == "NOTIFY" and self.refer.owns(dialog_key(request)):
                 self.answer(request, 200)
+                return
+            if self.file_push is not None and self.file_push.owns(dialog_key(request)):
+                self.file_push.on_request(event)
                 return
             raise NoSuchDialog("Call/Transaction Does Not Exist")
         room, participant = found
@@ -603,9 +622,13 @@ class Focus:
             if waiting == key:
                 del self._awaiting_ack[server_key]
         found = self._participants.get(key)
-        if found is None or not request.body:
+        if found is None:
             return
         room, participant = found
+        if participant.dropped_chat is not None:  # chat was lost before this ACK came
+            self.reoffers.sync(room, participant)
+        if not request.body:
+            return
         offer, participant.pending_offer = participant.pending_offer, None
         if offer is None or participant.audio is None:
             return
@@ -614,16 +637,34 @@ class Focus:
         except SdpError as exc:
             log.warning("bad SDP answer in ACK from %s: %s", participant.uri, exc.reason)
             return
-        if accepted is None:
+        if accepted is not None:
+            self.apply_audio_answer(room, participant, accepted)
+
+    def awaiting_ack(self, participant: Participant) -> bool:
+        """Our 2xx to the participant's INVITE waits for its ACK (no re-INVITE of ours may
+        start meanwhile, RFC 3261 14.1)."""
+        if participant.dialog is None:
+            return False
+        return _key_of(participant.dialog) in self._awaiting_ack.values()
+
+    def apply_audio_answer(
+        self, room: Room, participant: Participant, accepted: AcceptedAudio
+    ) -> None:
+        """The peer's answer to an offer of ours (in a 2xx or our re-INVITE) for the audio
+        stream: update the media worker and the roster (hold state)."""
+        if participant.audio is None:
             return
         _apply_audio(participant.audio, accepted)
-        self.spawn(self._media.update_stream(_spec(participant.audio)), name="ack-answer")
+        self.spawn(self._media.update_stream(_spec(participant.audio)), name="audio-answer")
         self.room_changed(room)
 
     # -------------------------------------------------------------- re-INVITE
     def _start_reinvite(self, event: RequestReceived, room: Room, participant: Participant) -> None:
         request = event.request
         if participant.reinvite_pending:
+            raise RemoteProtocolError("Request Pending", status_hint=491)
+        if (request.method == "INVITE" or request.body) and self.reoffers.outstanding(participant):
+            # our own re-INVITE is out: glare (RFC 3261 14.2; an UPDATE refresh is no offer)
             raise RemoteProtocolError("Request Pending", status_hint=491)
         offer = None
         if request.body:
@@ -649,6 +690,13 @@ class Focus:
                 self.timers.answer(participant, timer, response)
             self._sip.respond(response)
             self.timers.arm(room, participant)
+            return
+        offer = mask_dropped_chat(offer, participant.dropped_chat)
+        if all_streams_removed(offer):
+            self._end_by_reoffer(event, room, participant, offer)
+            return
+        if participant.file is not None:
+            self._file_reoffer(event, room, participant, offer)
             return
         plan = self._negotiate(offer)
         timer = self._session_timer_for(participant, request)
@@ -679,6 +727,8 @@ class Focus:
             elif audio is not None and participant.audio is not None:
                 _apply_audio(participant.audio, audio)
                 await self._media.update_stream(_spec(participant.audio))
+            # the chat connection may have been lost while the media was updated
+            plan = reject_dropped_chat(plan, participant.dropped_chat)
             chat_changed = self._update_chat(room, participant, plan.chat)
             answer = self._build_answer(offer, plan, participant, event.source[0])
         except Exception as exc:
@@ -695,11 +745,81 @@ class Focus:
             self.timers.answer(participant, timer, response)
         self._sip.respond(response)
         self.timers.arm(room, participant)
+        if participant.audio is None and participant.chat is None:
+            # what was offered is gone (the dropped chat, audio removed): nothing is left
+            self.leave(room, participant, send_bye=True, reason="(no stream left)")
+            return
         if chat_changed:
             self._start_chat(room, participant)
         if participant.on_hold != was_held:
             log.info("%s %s", participant.uri, "on hold" if participant.on_hold else "resumed")
         self.room_changed(room)
+
+    def _end_by_reoffer(
+        self,
+        event: RequestReceived,
+        room: Room,
+        participant: Participant,
+        offer: SessionDescription,
+    ) -> None:
+        """Every stream at port 0 (RFC 3264 8.2): answer with port 0, then BYE.
+
+        RFC 3264 would let the session live without streams, but a conference session (or an
+        RFC 5547 transfer session, whose only stream this was) has no use then; SylkServer
+        ends such sessions (BLINK.md 2.2).  The BYE follows the 200 at once: the dialog is
+        confirmed, so RFC 3261 15 allows it, and the peer's ACK finds no session, as after
+        any BYE.  A transfer in progress is stopped (an upload keeps its prefix for a resume).
+        """
+        request = event.request
+        plan = OfferPlan(
+            decisions=tuple(
+                Rejected(index=i, media=m.media, reason="stream removed")
+                for i, m in enumerate(offer.media)
+            )
+        )
+        response = request.create_response(200)
+        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+        response.headers.set("Content-Type", "application/sdp")
+        response.body = self._build_answer(offer, plan, participant, event.source[0])
+        self._sip.respond(response)
+        what = "file transfer" if participant.file is not None else "session"
+        log.info("%s removed every stream of its %s in %s", participant.uri, what, room.key)
+        self.leave(room, participant, send_bye=True, reason="(every stream removed)")
+
+    def _file_reoffer(
+        self,
+        event: RequestReceived,
+        room: Room,
+        participant: Participant,
+        offer: SessionDescription,
+    ) -> None:
+        """A re-offer in an RFC 5547 transfer session: the same stream again (a session
+        refresh, Blink's hold attempt) gets our previous answer unchanged (RFC 3264 8: same
+        SDP, same version); anything else 488, and the transfer goes on (RFC 3261 14.2)."""
+        request = event.request
+        state = participant.file
+        assert state is not None
+        try:
+            plan: OfferPlan | None = self._negotiate(offer)
+        except NoAcceptableMedia:
+            plan = None
+        why = file_offer_change(state.decision, state.selector, offer, plan)
+        if why is not None or participant.local_sdp is None:
+            log.info(
+                "x %s from %s in file transfer session: %s", request.method, participant.uri, why
+            )
+            raise NoAcceptableMedia(
+                "Not Acceptable Here: a file transfer stream cannot change (RFC 5547)"
+            )
+        timer = self._session_timer_for(participant, request)
+        response = request.create_response(200)
+        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+        response.headers.set("Content-Type", "application/sdp")
+        response.body = participant.local_sdp.to_bytes()
+        if timer is not None:
+            self.timers.answer(participant, timer, response)
+        self._sip.respond(response)
+        self.timers.arm(room, participant)
 
     # ----------------------------------------------------------------- leave
     def add_participant_dialog(self, key: DialogKey, room: Room, participant: Participant) -> None:
@@ -855,15 +975,20 @@ class Focus:
         self, room: Room, participant: Participant, reason: str, state: ChatState | None = None
     ) -> None:
         """The chat stream's connection is gone: drop the stream; a session left without
-        any stream is ended with BYE (BLINK.md 4, SylkServer ends such sessions)."""
+        any stream is ended with BYE (BLINK.md 4, SylkServer ends such sessions), one that
+        keeps audio is told with a re-INVITE disabling the chat line (`Reoffers`)."""
         if participant.chat is None or (state is not None and participant.chat is not state):
             return
         log.info("%s lost chat in %s: %s", participant.uri, room.key, reason)
+        participant.dropped_chat = participant.chat
         self._stop_chat(room, participant)
         if participant.audio is None:
             self.leave(room, participant, send_bye=True, reason="(MSRP connection lost)")
         else:
             self.room_changed(room)
+            # tell the peer (a re-INVITE with the chat line at port 0, as SylkServer does);
+            # an offer being answered right now gets that line rejected instead
+            self.reoffers.sync(room, participant)
 
     def _stop_chat(self, room: Room, participant: Participant) -> None:
         """Tear the chat stream down: expectation, connect task, connection, chat port."""
@@ -986,6 +1111,8 @@ class Focus:
                 room.remove(participant.id)
         byes.extend(self.subscriptions.terminate_all())
         byes.extend(self.refer.terminate_all())
+        if self.file_push is not None:
+            byes.extend(self.file_push.terminate_all())
         if byes:
             await asyncio.wait(byes, timeout=timeout)
         for task in list(self._tasks):

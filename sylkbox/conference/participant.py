@@ -94,6 +94,9 @@ class Participant:
     state: ParticipantState = ParticipantState.CONNECTED
     audio: AudioState | None = None
     chat: ChatState | None = None
+    # a chat stream the box dropped (MSRP connection lost) while audio stayed: its path is
+    # answered with port 0 from then on (conference.renegotiation)
+    dropped_chat: ChatState | None = None
     file: FileTransferState | None = None  # an RFC 5547 transfer: the session's only stream
     sdp_version: int = 1
     session_timer: SessionTimer | None = None

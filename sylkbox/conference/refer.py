@@ -275,6 +275,7 @@ class ReferHandler:
         if response.contacts:
             participant.contact = str(response.contacts[0].uri)
         offer = self._offers.pop(participant.id, None)
+        participant.local_sdp = offer  # our current SDP: the base of later offers (RFC 3264 8)
         accepted: AcceptedAudio | None = None
         chat: AcceptedChat | None = None
         try:
@@ -314,6 +315,7 @@ class ReferHandler:
         self._focus.timers.arm(room, participant)
         log.info("%s joined %s (dialled out)", participant.uri, room.key)
         self._focus.room_changed(room)
+        self._focus.reoffers.sync(room, participant)  # chat lost before we were connected
         progress(200, "OK")
 
     def _room_media(self, room: Room) -> tuple[bool, bool]:
