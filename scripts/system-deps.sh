@@ -5,7 +5,7 @@
 set -euo pipefail
 what=${1:-run}
 run_pkgs=(python3-venv ca-certificates libopus0 espeak-ng)
-test_pkgs=(sip-tester baresip linphone-cli sox iproute2 libxml2-utils chromium chromium-driver fonts-liberation)
+test_pkgs=(sip-tester baresip linphone-cli sox iproute2 libxml2-utils chromium chromium-driver fonts-liberation avahi-daemon avahi-utils dbus-daemon)
 case "$what" in
   run) pkgs=("${run_pkgs[@]}") ;;
   test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
@@ -26,4 +26,16 @@ SUDO=""
 echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq || true
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+# avahi-daemon is a test peer run only inside the tests' network namespaces: its package must not
+# start a daemon on the machine's real interfaces (policy-rc.d 101 = "do not start services")
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [[ " ${missing[*]} " == *" avahi-daemon "* ]] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" > /dev/null
+  $SUDO chmod 755 "$policy"
+  made_policy=1
+fi
+status=0
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}" || status=$?
+[ -z "$made_policy" ] || $SUDO rm -f "$policy"
+exit "$status"
