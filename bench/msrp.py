@@ -42,13 +42,18 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers.chat_peer import ChatPeer, join_room
 from tests.helpers.server import RunningServer, start_server
+from tests.msrp_client import Message
 
 TARGET_DELIVERIES = 20_000.0
 CONFIG = "[media]\nrtp_timeout = 3600\nprompts = false\n[web]\nport = 0\n"
@@ -64,14 +69,35 @@ def _cpim(sender: str, room_uri: str, text: str) -> bytes:
 # -------------------------------------------------------------------------------- chat fan-out
 
 
+@dataclass(frozen=True)
+class ChatJob:
+    """What one client process does: its participants join `room` and send `messages` each."""
+
+    host: str
+    port: int
+    room: str
+    users: list[str]
+    tls: bool
+    messages: int
+    rate: float
+    expected: int  # bench messages each participant must receive
+    profile: str | None  # where to dump the cProfile stats of the process
+
+
+# per process: latencies (s), first send (None: nothing sent), last receive, received, CPU s
+ChatResult = tuple[list[float], float | None, float, int, float]
+
+
 async def _worker_main(
-    host: str, port: int, room: str, users: list[str], tls: bool, messages: int, rate: float,
-    expected: int, ready: mp.Queue, start: mp.Event, results: mp.Queue,  # type: ignore[type-arg]
-    profile: str | None,
+    job: ChatJob, ready: Queue[int], start: Event, results: Queue[ChatResult]
 ) -> None:
+    messages, rate, expected, profile = job.messages, job.rate, job.expected, job.profile
     peers: list[ChatPeer] = []
-    for user in users:
-        peers.append(await join_room(host, port, room, user, tls=tls, audio=False, timeout=20))
+    for user in job.users:
+        peers.append(
+            await join_room(job.host, job.port, job.room, user, tls=job.tls, audio=False,
+                            timeout=20)
+        )
     ready.put(len(peers))
     # The clients keep every chunk they receive: with the default thresholds the collector
     # would traverse them again and again (half the clients' CPU); collect less often.
@@ -125,7 +151,7 @@ async def _worker_main(
         if waiting:
             await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu0
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     latencies: list[float] = []
@@ -145,8 +171,10 @@ async def _worker_main(
             await peer.hang_up()
 
 
-def _worker(*args: object) -> None:
-    asyncio.run(_worker_main(*args))  # type: ignore[arg-type]
+def _worker(
+    job: ChatJob, ready: Queue[int], start: Event, results: Queue[ChatResult]
+) -> None:
+    asyncio.run(_worker_main(job, ready, start, results))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -161,7 +189,9 @@ def bench_chat(
 ) -> dict[str, float]:
     room = "bench"
     ctx = mp.get_context("spawn")
-    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    ready: Queue[int] = ctx.Queue()
+    results: Queue[ChatResult] = ctx.Queue()
+    start = ctx.Event()
     expected = messages * (participants - 1)
     groups = [
         [f"user{i:03d}" for i in range(participants) if i % procs == k] for k in range(procs)
@@ -169,9 +199,11 @@ def bench_chat(
     workers = [
         ctx.Process(
             target=_worker,
-            args=(server.host, server.sip_port, room, g, tls, messages, rate, expected, ready,
-                  start, results,
-                  f"{profile_dir}/client{k}.prof" if profile_dir else None),
+            args=(
+                ChatJob(server.host, server.sip_port, room, g, tls, messages, rate, expected,
+                        f"{profile_dir}/client{k}.prof" if profile_dir else None),
+                ready, start, results,
+            ),
         )
         for k, g in enumerate(groups)
     ]
@@ -230,14 +262,21 @@ async def bench_bulk(server: RunningServer, size: int, count: int, tls: bool) ->
                 _cpim(sender.identity, sender.room_uri, "") + text,
                 "message/cpim", chunk_size=64 * 1024, timeout=60,
             )
-            marker = f"bulk{i} ".encode()  # in the first bytes: never scan whole bodies
-            await receiver.msrp.wait_for(lambda m, marker=marker: m.body.find(marker, 0, 512) >= 0,
-                                         timeout=60)
+            await receiver.msrp.wait_for(_starts_with(f"bulk{i} ".encode()), timeout=60)
         elapsed = time.monotonic() - t0
     finally:
         await sender.hang_up()
         await receiver.hang_up()
     return size * count / elapsed
+
+
+def _starts_with(marker: bytes) -> Callable[[Message], bool]:
+    """Whether a message carries `marker` in its first bytes (never scan whole bodies)."""
+
+    def match(message: Message) -> bool:
+        return message.body.find(marker, 0, 512) >= 0
+
+    return match
 
 
 async def raw_tls_throughput(total: int) -> float:
@@ -247,7 +286,7 @@ async def raw_tls_throughput(total: int) -> float:
     cert, key = _server_certificate()
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
-    done = asyncio.get_running_loop().create_future()
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         got = 0

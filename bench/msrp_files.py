@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import importlib.util
 import os
 import sys
 import tempfile
@@ -24,26 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.msrp import raw_tls_throughput
 from tests.helpers.chat_peer import join_room
+from tests.helpers.file_transfer import file_session, pull_selector, selector_for
+from tests.helpers.msrp_server import BASE_CONFIG
 from tests.helpers.server import RunningServer, start_server
-from tests.interop.test_msrp_files import (
-    file_session,
-    pull_selector,
-    selector_for,
-)
 
 CONFIG = (
-    "[media]\nrtp_timeout = 3600\nprompts = false\n[web]\nport = 0\n"
+    BASE_CONFIG + "[web]\nport = 0\n"
     "[files]\nmax_size = 2000000000\nroom_quota = 20000000000\n"
 )
-
-
-def _raw_tls() -> object:
-    spec = importlib.util.spec_from_file_location("bench_msrp", Path(__file__).parent / "msrp.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.raw_tls_throughput
 
 
 async def bench(server: RunningServer, size: int) -> tuple[float, float]:
@@ -77,7 +66,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=3)
     args = parser.parse_args()
     raw_total = max(args.size // 65536, 16) * 65536  # whole blocks: the raw reader counts them
-    raw = asyncio.run(_raw_tls()(raw_total))  # type: ignore[operator]
+    raw = asyncio.run(raw_tls_throughput(raw_total))
     ups: list[float] = []
     downs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:

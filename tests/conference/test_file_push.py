@@ -55,8 +55,7 @@ from sylkbox.sip.message import Request
 from sylkbox.sip.parser import parse_message
 from sylkbox.sip.transaction import RequestReceived
 from sylkbox.sip.uri import SipUri
-from tests.conference.test_focus_chat import FakeChannel, RecordingChat
-from tests.conference.test_refer_chat import DialMsrpPort
+from tests.conference.test_focus_chat import FakeChannel, FakeMsrpPort, RecordingChat
 from tests.helpers.fakes import (
     FakeMediaPort,
     FakeSipPort,
@@ -318,7 +317,7 @@ def test_invite_carries_sylkserver_headers() -> None:
 class PushEnv:
     focus: Focus
     sip: FakeSipPort
-    msrp: DialMsrpPort
+    msrp: FakeMsrpPort
     store: FileStore
 
     def room(self) -> Room:
@@ -352,8 +351,8 @@ class PushEnv:
         return [r for r, _, _ in self.sip.stateless if r.call_id == call_id]
 
 
-def make_focus(tmp_path: Path, *, push: bool) -> tuple[Focus, FakeSipPort, DialMsrpPort, FileStore]:
-    sip, media, msrp = FakeSipPort(), FakeMediaPort(), DialMsrpPort()
+def make_focus(tmp_path: Path, *, push: bool) -> tuple[Focus, FakeSipPort, FakeMsrpPort, FileStore]:
+    sip, media, msrp = FakeSipPort(), FakeMediaPort(), FakeMsrpPort()
     store = FileStore(tmp_path, max_size=10**6, room_quota=10**7, retention=3600)
     config = replace(Config(), files=FilesConfig(push=push))
     focus = Focus(config, sip, media, msrp, RecordingChat(), files=store)

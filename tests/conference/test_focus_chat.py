@@ -21,7 +21,7 @@ from sylkbox.conference.focus import Focus
 from sylkbox.conference.participant import Participant
 from sylkbox.conference.room import Room
 from sylkbox.config import Config
-from sylkbox.msrp.session import MessageReceived, MsrpEvent, MsrpSession
+from sylkbox.msrp.session import MessageReceived, MsrpEvent, MsrpSession, SessionConfig
 from sylkbox.msrp.uri import MsrpUri, new_session_id, parse_path
 from sylkbox.sdp import SessionDescription
 from tests.helpers.fakes import FakeMediaPort, FakeSipPort, FocusEnv, drain
@@ -99,7 +99,12 @@ class FakeMsrpPort:
         return MsrpUri(secure=True, host="192.0.2.1", port=2855, session_id=new_session_id())
 
     def expect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str, *, exact: bool = True
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        exact: bool = True,
+        config: SessionConfig | None = None,
     ) -> Awaitable[MsrpChannel]:
         assert isinstance(remote_path, str)
         future: asyncio.Future[MsrpChannel] = asyncio.get_running_loop().create_future()
@@ -113,7 +118,11 @@ class FakeMsrpPort:
             entry[3].cancel()
 
     async def connect(
-        self, local_uri: MsrpUri, remote_path: tuple[MsrpUri, ...] | str
+        self,
+        local_uri: MsrpUri,
+        remote_path: tuple[MsrpUri, ...] | str,
+        *,
+        config: SessionConfig | None = None,
     ) -> MsrpChannel:
         assert isinstance(remote_path, str)
         self.connects.append((local_uri, remote_path))

@@ -11,17 +11,15 @@ The focus runs against the fakes of `tests.helpers.fakes` and the MSRP/chat fake
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from sylkbox.conference.chat_port import MsrpChannel
 from sylkbox.conference.conference_info import parse_conference_info
 from sylkbox.conference.focus import Focus
 from sylkbox.conference.participant import Participant, ParticipantState
 from sylkbox.config import Config
-from sylkbox.msrp.session import SessionConfig
 from sylkbox.msrp.uri import MsrpUri
 from sylkbox.sdp import InvalidAnswerError, SessionDescription, Setup, negotiate_chat_answer
 from sylkbox.sip.sipfrag import parse_sipfrag
@@ -42,32 +40,9 @@ CAROL = "sip:carol@192.0.2.40"
 CAROL_PATH = "msrps://192.0.2.40:40123/c4a7f0e1d2b3a4958671;tcp"
 
 
-class DialMsrpPort(FakeMsrpPort):
-    """`FakeMsrpPort` with the full `MsrpPort` signatures (a session `config`)."""
-
-    def expect(
-        self,
-        local_uri: MsrpUri,
-        remote_path: tuple[MsrpUri, ...] | str,
-        *,
-        exact: bool = True,
-        config: SessionConfig | None = None,
-    ) -> Awaitable[MsrpChannel]:
-        return super().expect(local_uri, remote_path, exact=exact)
-
-    async def connect(
-        self,
-        local_uri: MsrpUri,
-        remote_path: tuple[MsrpUri, ...] | str,
-        *,
-        config: SessionConfig | None = None,
-    ) -> MsrpChannel:
-        return await super().connect(local_uri, remote_path)
-
-
 @pytest.fixture
 async def env() -> AsyncIterator[ChatEnv]:
-    sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), DialMsrpPort(), RecordingChat()
+    sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), FakeMsrpPort(), RecordingChat()
     env = ChatEnv(Focus(Config(), sip, media, msrp, chat), sip, media)
     env.msrp, env.chat = msrp, chat
     env.sip.auto_reply = {"NOTIFY": 200, "BYE": 200}
@@ -190,7 +165,7 @@ async def test_chat_only_room_offers_chat_only(env: ChatEnv) -> None:
     assert len(env.media.added) == added  # no RTP stream for carol
 
 
-class PlainMsrpPort(DialMsrpPort):
+class PlainMsrpPort(FakeMsrpPort):
     """The listener with ``[msrp] tls = false``: msrp:// URIs, TCP/MSRP."""
 
     tls = False

@@ -37,10 +37,9 @@ from sylkbox.msrp.uri import MsrpUri
 from sylkbox.sdp import MsrpPolicy, NoAcceptableMedia, OfferPlan, SessionDescription, negotiate
 from sylkbox.sdp.offer_answer import Capabilities
 from sylkbox.sip.message import Request
-from tests.conference.test_focus_chat import ChatEnv, FakeChannel, RecordingChat
+from tests.conference.test_focus_chat import ChatEnv, FakeChannel, FakeMsrpPort, RecordingChat
 from tests.conference.test_refer_chat import (
     CAROL,
-    DialMsrpPort,
     answer,
     answer_sdp,
     refer_carol,
@@ -77,7 +76,7 @@ AUDIO_ONLY = AUDIO_CHAT.split(b"m=message")[0]
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[ChatEnv]:
-    sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), DialMsrpPort(), RecordingChat()
+    sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), FakeMsrpPort(), RecordingChat()
     store = FileStore(tmp_path, max_size=10**6, room_quota=10**7, retention=3600)
     env = ChatEnv(Focus(Config(), sip, media, msrp, chat, files=store), sip, media)
     env.msrp, env.chat = msrp, chat

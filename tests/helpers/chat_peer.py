@@ -14,12 +14,23 @@ import contextlib
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 from sylkbox.sip.message import Request, Response
 from tests.helpers.sipclient import UdpSipClient
 from tests.msrp_client import MsrpTestClient, local_uri, sdp_body, sdp_media
+from tests.msrp_client.client import ClientOptions
 
-__all__ = ["ChatPeer", "answer_path", "audio_section", "join_room"]
+__all__ = ["ChatPeer", "JoinOptions", "answer_path", "audio_section", "join_room"]
+
+
+class JoinOptions(ClientOptions, total=False):
+    """The keyword options of `join_room`, for helpers that pass them on."""
+
+    tls: bool
+    setup: str
+    audio: bool
+    timeout: float
 
 
 def audio_section(port: int, host: str = "127.0.0.1") -> str:
@@ -99,13 +110,13 @@ async def join_room(
     setup: str = "active",
     audio: bool = True,
     timeout: float = 10.0,
-    **msrp_options: object,
+    **msrp_options: Unpack[ClientOptions],
 ) -> ChatPeer:
     """INVITE ``sip:<room>@<host>`` with audio (optional) and chat, ACK, connect MSRP."""
     room_uri = f"sip:{room}@{host}"
     sip = UdpSipClient((host, sip_port), user=user)
     identity = f"{user.title()} <{sip.aor}>"
-    options: dict[str, object] = {
+    options: ClientOptions = {
         "identity": identity,
         "peer_identity": f"<{room_uri}>",
         **msrp_options,

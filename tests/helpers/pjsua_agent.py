@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,6 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
+
+from tests.helpers.pjsua_endpoint import (
+    EndpointSettings,
+    account_config,
+    keep_stdout,
+    running_endpoint,
+    start_endpoint,
+    transport_config,
+)
+from tests.helpers.process import stop_process
 
 __all__ = ["AgentProcess", "main", "spawn_agent"]
 
@@ -119,111 +128,83 @@ class _Call(pj.Call):  # type: ignore[misc]
         return {"rx_packets": 0, "tx_packets": 0}
 
 
-def _configure_codecs(ep: pj.Endpoint, codec: str) -> None:
-    """Offer only `codec` (e.g. PCMU or PCMA): priority 0 disables a codec in pjmedia."""
-    wanted = codec.upper()
-    found = False
-    for info in ep.codecEnum2():
-        name = str(info.codecId)
-        keep = name.upper().startswith(wanted + "/")
-        found = found or keep
-        ep.codecSetPriority(name, 255 if keep else 0)
-    if not found:
-        raise SystemExit(f"pjsua_agent: codec {codec} not available")
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    ep = pj.Endpoint()
-    ep.libCreate()
+    settings = EndpointSettings(
+        user_agent="pjsua2-sylkbox-test",
+        max_calls=1,
+        clock_rate=args.clock_rate,
+        log_level=args.log_level,
+        log_file=str(args.log_file) if args.log_file else "",
+    )
     summary: dict[str, Any] = {"confirmed": False}
     call: _Call | None = None
     account: pj.Account | None = None
-    try:
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = "pjsua2-sylkbox-test"
-        cfg.uaConfig.maxCalls = 1
-        cfg.medConfig.noVad = True
-        cfg.medConfig.ecTailLen = 0
-        cfg.medConfig.clockRate = args.clock_rate
-        cfg.medConfig.sndClockRate = args.clock_rate
-        cfg.logConfig.consoleLevel = 0
-        cfg.logConfig.level = args.log_level
-        if args.log_file:
-            cfg.logConfig.filename = str(args.log_file)
-        ep.libInit(cfg)
+    with running_endpoint(settings) as ep:
+        try:
+            tcfg = transport_config(args.bind, args.local_port)
+            if args.transport == "tls":
+                tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+                tcfg.tlsConfig.verifyServer = False
+                tcfg.tlsConfig.msecTimeout = 5000
+            start_endpoint(ep, [(_TRANSPORTS[args.transport], tcfg)], "pjsua_agent",
+                           codec=args.codec)
 
-        tcfg = pj.TransportConfig()
-        tcfg.boundAddress = args.bind
-        tcfg.port = args.local_port
-        if args.transport == "tls":
-            tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
-            tcfg.tlsConfig.verifyServer = False
-            tcfg.tlsConfig.msecTimeout = 5000
-        ep.transportCreate(_TRANSPORTS[args.transport], tcfg)
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        _configure_codecs(ep, args.codec)
+            acfg = account_config(
+                f"\"{args.display_name}\" <sip:{args.user}@{args.bind}>", args.bind, args.rtp_port
+            )
+            acfg.sipConfig.contactUriParams = f";transport={args.transport}"
+            acfg.mediaConfig.srtpUse = _SRTP[args.srtp]
+            acfg.mediaConfig.srtpSecureSignaling = 0  # SDES over plain SIP (loopback test)
+            if args.srtp != "disabled":
+                keyings = pj.IntVector()
+                keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+                acfg.mediaConfig.srtpOpt.keyings = keyings
+            account = pj.Account()
+            account.create(acfg)
 
-        acfg = pj.AccountConfig()
-        acfg.idUri = f"\"{args.display_name}\" <sip:{args.user}@{args.bind}>"
-        acfg.mediaConfig.transportConfig.boundAddress = args.bind
-        acfg.mediaConfig.transportConfig.port = args.rtp_port
-        acfg.sipConfig.contactUriParams = f";transport={args.transport}"
-        acfg.mediaConfig.srtpUse = _SRTP[args.srtp]
-        acfg.mediaConfig.srtpSecureSignaling = 0  # SDES over plain SIP (loopback test)
-        if args.srtp != "disabled":
-            keyings = pj.IntVector()
-            keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
-            acfg.mediaConfig.srtpOpt.keyings = keyings
-        account = pj.Account()
-        account.create(acfg)
+            call = _Call(account, args.play, args.record)
+            call.makeCall(args.call, pj.CallOpParam(True))
 
-        call = _Call(account, args.play, args.record)
-        call.makeCall(args.call, pj.CallOpParam(True))
+            start = time.monotonic()
+            hung_up = False
+            while not call.disconnected:
+                ep.libHandleEvents(20)
+                now = time.monotonic()
+                if call.confirmed_at is None:
+                    due = now - start > args.answer_timeout
+                else:
+                    due = time.time() - call.confirmed_at >= args.duration
+                if due and not hung_up:
+                    if call.confirmed_at is not None:
+                        summary.update(call.rtp_stats())
+                    call.hangup(pj.CallOpParam(True))
+                    hung_up = True
+                if now - start > args.answer_timeout + args.duration + 10:
+                    break  # the far end never answered our BYE/CANCEL: give up
+            for _ in range(10):  # let the BYE/200 exchange finish
+                ep.libHandleEvents(20)
 
-        start = time.monotonic()
-        hung_up = False
-        while not call.disconnected:
-            ep.libHandleEvents(20)
-            now = time.monotonic()
-            if call.confirmed_at is None:
-                due = now - start > args.answer_timeout
-            else:
-                due = time.time() - call.confirmed_at >= args.duration
-            if due and not hung_up:
-                if call.confirmed_at is not None:
-                    summary.update(call.rtp_stats())
-                call.hangup(pj.CallOpParam(True))
-                hung_up = True
-            if now - start > args.answer_timeout + args.duration + 10:
-                break  # the far end never answered our BYE/CANCEL: give up
-        for _ in range(10):  # let the BYE/200 exchange finish
-            ep.libHandleEvents(20)
-
-        summary.update(
-            confirmed=call.confirmed_at is not None,
-            confirmed_at=call.confirmed_at,
-            media_at=call.media_at,
-            remote_contact=call.remote_contact,
-            codec=call.codec,
-            proto=call.proto,
-            last_status=call.last_status,
-            last_reason=call.last_reason,
-            transport=args.transport,
-            record=str(args.record) if args.record else None,
-        )
-        return summary
-    finally:
-        if call is not None:
-            # Destroying the recorder finalises the WAV header; the call and account must go
-            # before libDestroy (their destructors call into pjsua).
-            call.player = None
-            call.recorder = None
-        call = None
-        account = None
-        ep.libDestroy()
+            summary.update(
+                confirmed=call.confirmed_at is not None,
+                confirmed_at=call.confirmed_at,
+                media_at=call.media_at,
+                remote_contact=call.remote_contact,
+                codec=call.codec,
+                proto=call.proto,
+                last_status=call.last_status,
+                last_reason=call.last_reason,
+                transport=args.transport,
+                record=str(args.record) if args.record else None,
+            )
+            return summary
+        finally:
+            if call is not None:
+                # Destroying the recorder finalises the WAV header; the call and account must
+                # go before libDestroy (their destructors call into pjsua).
+                call.player = None
+                call.recorder = None
+            call = None
+            account = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -250,9 +231,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     global _out  # noqa: PLW0603 (process-wide: pjlib prints to fd 1 before logging is set up)
     args = _parser().parse_args(argv)
-    sys.stdout.flush()
-    _out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # anything pjsip writes to stdout goes to stderr; JSON keeps the real stdout
+    _out = keep_stdout()  # anything pjsip writes to stdout goes to stderr; JSON to the real one
     summary = run(args)
     _emit("summary", **summary)
     return 0 if summary["confirmed"] else 1
@@ -300,13 +279,7 @@ class AgentProcess:
 
     def stop(self) -> None:
         """Terminate the process (by its PID) if it still runs."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
     def diagnostics(self) -> str:
         """Exit code, stdout and the tail of the pjsip log, for assertion messages."""

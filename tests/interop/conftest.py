@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.chat_peer import ChatPeer
 from tests.helpers.server import RunningServer, start_server
 
 
@@ -18,3 +20,13 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
         log = srv.log_text()
         assert "Traceback" not in log, log[-4000:]
         assert code == 0, log[-4000:]
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[ChatPeer]]:
+    """Chat participants the test appends to, closed at the end whatever happened."""
+    joined: list[ChatPeer] = []
+    yield joined
+    for peer in joined:
+        with contextlib.suppress(Exception):
+            await peer.close()

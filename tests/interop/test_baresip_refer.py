@@ -8,23 +8,19 @@ playing a tone); the focus dials baresip out and reports progress in `message/si
 
 from __future__ import annotations
 
-import contextlib
-import json
 import secrets
 import socket
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers.audio import level_db, rms_dbfs, tone_power, write_sine
+from tests.helpers.baresip import Baresip, start_baresip
 from tests.helpers.pjsua_agent import AgentProcess, spawn_agent
-from tests.helpers.server import RunningServer, free_port, start_server
+from tests.helpers.server import RunningServer, start_server
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -168,121 +164,6 @@ class UdpSipClient:
             lines.append(f"{name.title()}: {request.get(name)}")
         lines.append("Content-Length: 0")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-# --------------------------------------------------------------------------- baresip
-@dataclass
-class Baresip:
-    """baresip with a headless config (PEERS.md), scripted and observed through ctrl_tcp."""
-
-    process: subprocess.Popen[bytes]
-    sip_port: int
-    output: Path
-    ctrl: socket.socket
-    events: list[dict[str, Any]] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-    def start_reader(self) -> None:
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        buffer = b""
-        while True:
-            try:
-                chunk = self.ctrl.recv(4096)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buffer += chunk
-            while b":" in buffer:  # netstrings: LEN ":" JSON ","
-                length_text, _, rest = buffer.partition(b":")
-                length = int(length_text)
-                if len(rest) < length + 1:
-                    break
-                event = json.loads(rest[:length])
-                event["_t"] = time.time()  # when we saw it
-                self.events.append(event)
-                buffer = rest[length + 1:]
-
-    def wait_event(self, kind: str, timeout: float) -> float:
-        """Epoch when baresip reported event `kind` (e.g. CALL_ESTABLISHED)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if event.get("type") == kind:
-                    return float(event["_t"])
-            time.sleep(0.02)
-        raise AssertionError(f"baresip: no {kind}; events {self.events}; output:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.ctrl.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def start_baresip(workdir: Path, tone: Path) -> Baresip:
-    sip_port = free_port()
-    ctrl_port = free_port(socket.SOCK_STREAM, both=False)
-    rtp_base = free_port(both=False) // 2 * 2
-    conf = workdir / "baresip"
-    conf.mkdir()
-    (conf / "config").write_text(
-        "poll_method epoll\n"
-        f"sip_listen 127.0.0.1:{sip_port}\n"
-        "sip_transports udp\n"
-        "audio_player null\n"
-        "audio_alert null\n"
-        f"audio_source aufile,{tone}\n"
-        f"rtp_ports {rtp_base}-{rtp_base + 9}\n"
-        "net_interface 127.0.0.1\n"
-        "module_path /usr/lib/baresip/modules\n"
-        "module g711.so\n"
-        "module aufile.so\n"
-        "module_app account.so\n"
-        "module_app menu.so\n"
-        "module_app ctrl_tcp.so\n"
-        "module_app contact.so\n"
-        f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n"
-    )
-    (conf / "accounts").write_text(
-        f"<sip:baresip@127.0.0.1:{sip_port};transport=udp>;regint=0;answermode=auto\n"
-    )
-    (conf / "contacts").write_text("")
-    output = workdir / "baresip.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            ["baresip", "-f", str(conf), "-t", "80"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            ctrl = socket.create_connection(("127.0.0.1", ctrl_port), timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(5)
-                raise AssertionError(
-                    "baresip did not start:\n" + output.read_text(errors="replace")
-                ) from None
-            time.sleep(0.1)
-    ctrl.settimeout(None)
-    baresip = Baresip(process, sip_port, output, ctrl)
-    baresip.start_reader()
-    return baresip
 
 
 # --------------------------------------------------------------------------- the test

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import struct
-import subprocess
 import time
 import wave
 from pathlib import Path
@@ -28,11 +26,11 @@ import pytest
 
 from sylkbox.media import g711
 from tests.helpers.audio import level_db, read_wav, rms_dbfs, tone_power, write_sine
+from tests.helpers.baresip import Baresip, start_baresip
 from tests.helpers.pjsua_agent import AgentProcess, spawn_agent
-from tests.helpers.server import RunningServer, free_port
+from tests.helpers.server import RunningServer
 from tests.helpers.tone_room import assert_mix_minus, run_tone_room
 from tests.interop.sipp import start_sipp
-from tests.interop.test_baresip_refer import Baresip
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
@@ -87,69 +85,6 @@ def _write_two_tone_48k(path: Path, freqs: tuple[float, ...], seconds: float) ->
     return path
 
 
-def _start_opus_baresip(workdir: Path, tone: Path, dump_dir: Path) -> Baresip:
-    """baresip with opus as its only codec; `sndfile` dumps what it sends and receives."""
-    sip_port = free_port()
-    ctrl_port = free_port(socket.SOCK_STREAM, both=False)
-    rtp_base = free_port(both=False) // 2 * 2
-    conf = workdir / "baresip"
-    conf.mkdir()
-    dump_dir.mkdir()
-    (conf / "config").write_text(
-        "poll_method epoll\n"
-        f"sip_listen 127.0.0.1:{sip_port}\n"
-        "sip_transports udp\n"
-        "audio_player null\n"
-        "audio_alert null\n"
-        f"audio_source aufile,{tone}\n"
-        f"rtp_ports {rtp_base}-{rtp_base + 9}\n"
-        "net_interface 127.0.0.1\n"
-        "module_path /usr/lib/baresip/modules\n"
-        "module opus.so\n"
-        "module aufile.so\n"
-        "module sndfile.so\n"
-        f"snd_path {dump_dir}\n"
-        "module_app account.so\n"
-        "module_app menu.so\n"
-        "module_app ctrl_tcp.so\n"
-        "module_app contact.so\n"
-        f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n"
-    )
-    (conf / "accounts").write_text(
-        f"<sip:baresip@127.0.0.1:{sip_port};transport=udp>;regint=0;answermode=auto\n"
-    )
-    (conf / "contacts").write_text("")
-    output = workdir / "baresip.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            ["baresip", "-f", str(conf), "-t", "60", "-s"],  # -s: SIP trace in the output
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            ctrl = socket.create_connection(("127.0.0.1", ctrl_port), timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(5)
-                raise AssertionError(
-                    "baresip did not start:\n" + output.read_text(errors="replace")
-                ) from None
-            time.sleep(0.1)
-    ctrl.settimeout(None)
-    baresip = Baresip(process, sip_port, output, ctrl)
-    baresip.start_reader()
-    return baresip
-
-
-def _ctrl_command(baresip: Baresip, command: str, params: str = "") -> None:
-    body = f'{{"command":"{command}","params":"{params}","token":"{command}"}}'.encode()
-    baresip.ctrl.sendall(str(len(body)).encode() + b":" + body + b",")
-
-
 def test_opus_from_baresip_is_heard_and_hears_the_room(
     server: RunningServer, tmp_path: Path
 ) -> None:
@@ -164,11 +99,13 @@ def test_opus_from_baresip_is_heard_and_hears_the_room(
         agent = spawn_agent(tmp_path, "pjsua", room, play=pjsua_tone, record=heard,
                             duration=14.0, codec="G722")
         agent.wait_event("media", timeout=10)
-        baresip = _start_opus_baresip(tmp_path, tone, dumps)
-        _ctrl_command(baresip, "dial", room)
+        # opus only; `sndfile` dumps what it sends and receives, `sip_trace` the answer
+        baresip = start_baresip(tmp_path, tone, codecs=("opus",), dump_dir=dumps,
+                                quit_after=60, sip_trace=True)
+        baresip.command("dial", room)
         established = baresip.wait_event("CALL_ESTABLISHED", timeout=10)
         time.sleep(8.0)  # audio flows both ways; the recording is analysed afterwards
-        _ctrl_command(baresip, "hangup")
+        baresip.command("hangup")
         closed = baresip.wait_event("CALL_CLOSED", timeout=10)
         summary = agent.finish(timeout=30)
     finally:

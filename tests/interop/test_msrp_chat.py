@@ -10,69 +10,49 @@ SIP MESSAGE into the room, a stalled reader, a dropped connection, a forged CPIM
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
 from sylkbox.conference.conference_info import parse_conference_info
 from sylkbox.sip.message import Request, Response
-from tests.helpers.chat_peer import ChatPeer, join_room
-from tests.helpers.server import RunningServer, start_server
+from tests.helpers.chat_peer import ChatPeer, JoinOptions, join_room
+from tests.helpers.msrp_server import room_name, serve
+from tests.helpers.server import RunningServer
 from tests.helpers.sipclient import UdpSipClient
 from tests.msrp_client import Message
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-BASE_CONFIG = "[media]\nrtp_timeout = 3600\nprompts = false\n[web]\nport = 0\n"
+CHAT_CONFIG = "[web]\nport = 0\n"
 STATUS_NS = "urn:ag-projects:xml:ns:cpim"
-
-
-def _run(tmp: Path, extra: str = "") -> Iterator[RunningServer]:
-    srv = start_server(tmp, config=BASE_CONFIG + extra, log_level="info")
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
 
 
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[RunningServer]:
-    yield from _run(tmp_path)
+    yield from serve(tmp_path, CHAT_CONFIG)
 
 
 @pytest.fixture
 def tcp_server(tmp_path: Path) -> Iterator[RunningServer]:
-    yield from _run(tmp_path, "[msrp]\nport = 0\ntls = false\n")
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[ChatPeer]]:
-    joined: list[ChatPeer] = []
-    yield joined
-    for peer in joined:
-        with contextlib.suppress(Exception):
-            await peer.close()
-
-
-def room_name() -> str:
-    return "room" + secrets.token_hex(3)
+    yield from serve(tmp_path, CHAT_CONFIG + "[msrp]\nport = 0\ntls = false\n")
 
 
 async def join(
-    server: RunningServer, peers: list[ChatPeer], room: str, user: str, **kwargs: object
+    server: RunningServer,
+    peers: list[ChatPeer],
+    room: str,
+    user: str,
+    **options: Unpack[JoinOptions],
 ) -> ChatPeer:
-    peer = await join_room(server.host, server.sip_port, room, user, **kwargs)  # type: ignore[arg-type]
+    peer = await join_room(server.host, server.sip_port, room, user, **options)
     peers.append(peer)
     return peer
 
 
-def is_chat(text: str) -> object:
+def is_chat(text: str) -> Callable[[Message], bool]:
     def match(m: Message) -> bool:
         return m.cpim is not None and not m.cpim.is_status and m.text == text
 
@@ -224,7 +204,8 @@ async def test_is_composing_is_relayed(tls_server: RunningServer, peers: list[Ch
         lambda m: m.cpim is not None
         and m.cpim.content_type.startswith("application/im-iscomposing+xml")
     )
-    assert b"<state>active</state>" in message.cpim.body  # type: ignore[union-attr]
+    assert message.cpim is not None
+    assert b"<state>active</state>" in message.cpim.body
     [chunk] = message.chunks
     assert chunk.success_report == "no" and chunk.failure_report == "no"
 
@@ -383,7 +364,9 @@ async def test_a_stalled_participant_does_not_block_the_others(
     await stalled.msrp.wait_for(lambda m: m.text.startswith("Welcome!"))
     # stop reading (the socket stays open: the TCP window fills up, nothing is answered)
     assert stalled.msrp._writer is not None
-    stalled.msrp._writer.transport.pause_reading()
+    transport = stalled.msrp._writer.transport
+    assert isinstance(transport, asyncio.ReadTransport)
+    transport.pause_reading()
     body = "x" * 16000
     count = 600  # 9.6 MB: beyond the box's per-participant queue and the socket buffers
     for i in range(count):

@@ -2,7 +2,7 @@
 ``push_file_transfer``).
 
 Alice and Bob join a room with chat (`tests.helpers.chat_peer`); Bob uploads a file in its own
-INVITE (`tests.interop.test_msrp_files`).  The box must then INVITE Alice, and only her: the
+INVITE (`tests.helpers.file_transfer`).  The box must then INVITE Alice, and only her: the
 request reaches the socket of her chat session's Contact, where a small raw SIP UAS written
 here (an asyncio datagram protocol over the `UdpSipClient`'s own socket) checks what Blink
 shows — ``From: "Conference File Transfer" <sip:room>``, ``X-Originator-From``, ``Subject:
@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -32,44 +32,23 @@ from sylkbox.conference.conference_info import parse_conference_info
 from sylkbox.sip.message import Request, Response
 from sylkbox.sip.parser import parse_message
 from tests.helpers.chat_peer import ChatPeer, join_room
-from tests.helpers.server import RunningServer, start_server
+from tests.helpers.file_transfer import payload, selector_for, upload
+from tests.helpers.msrp_server import room_name, serve
+from tests.helpers.server import RunningServer
 from tests.helpers.sipclient import UdpSipClient
-from tests.interop.test_msrp_files import payload, room_name, selector_for, upload
 from tests.msrp_client import MsrpTestClient, local_uri, sdp_body, sdp_media
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-BASE_CONFIG = "[media]\nrtp_timeout = 3600\nprompts = false\n"
-
-
-def _run(tmp: Path, config: str) -> Iterator[RunningServer]:
-    srv = start_server(tmp, config=BASE_CONFIG + config, log_level="info")
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
-
 
 @pytest.fixture
 def push_server(tmp_path: Path) -> Iterator[RunningServer]:
-    yield from _run(tmp_path, "[files]\npush = true\n")
+    yield from serve(tmp_path, "[files]\npush = true\n")
 
 
 @pytest.fixture
 def plain_server(tmp_path: Path) -> Iterator[RunningServer]:
-    yield from _run(tmp_path, "")
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[ChatPeer]]:
-    joined: list[ChatPeer] = []
-    yield joined
-    for peer in joined:
-        with contextlib.suppress(Exception):
-            await peer.close()
+    yield from serve(tmp_path)
 
 
 # ------------------------------------------------------------------------------ SDP reading
@@ -108,9 +87,11 @@ class PushCallee(asyncio.DatagramProtocol):
     to_tag: str = field(default_factory=lambda: secrets.token_hex(5))
 
     @classmethod
-    async def on(cls, peer: ChatPeer, **options: object) -> PushCallee:
+    async def on(
+        cls, peer: ChatPeer, *, status: int = 200, msrp_path: str = "", setup: str = "passive"
+    ) -> PushCallee:
         """Take over `peer`'s SIP socket (its blocking client is not read any more)."""
-        callee = cls(peer.sip.user, **options)  # type: ignore[arg-type]
+        callee = cls(peer.sip.user, status=status, msrp_path=msrp_path, setup=setup)
         await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: callee, sock=peer.sip.sock
         )

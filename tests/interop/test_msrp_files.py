@@ -10,121 +10,37 @@ upload refused, and files surviving a restart of a persistent room.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import os
-import secrets
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sylkbox.conference.conference_info import parse_conference_info
-from sylkbox.sip.message import Request, Response
+from sylkbox.sip.message import Response
 from tests.helpers.chat_peer import ChatPeer, answer_path, join_room
-from tests.helpers.server import RunningServer, start_server
-from tests.helpers.sipclient import UdpSipClient
-from tests.msrp_client import MsrpTestClient, file_selector, local_uri, sdp_body, sdp_media
+from tests.helpers.file_transfer import (
+    FILE_TRANSFER_ID,
+    file_session,
+    payload,
+    pull_selector,
+    selector_for,
+    subscribe,
+    upload,
+    wait_notify_with_files,
+)
+from tests.helpers.msrp_server import room_name, serve
+from tests.helpers.server import RunningServer
+from tests.msrp_client import MsrpTestClient, file_selector
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-BASE_CONFIG = "[media]\nrtp_timeout = 3600\nprompts = false\n"
 FILES_CONFIG = "[files]\nmax_size = 4000000\nroom_quota = 6000000\n[web]\nport = 0\n"
-
-
-def _run(tmp: Path, extra: str = "") -> Iterator[RunningServer]:
-    srv = start_server(tmp, config=BASE_CONFIG + FILES_CONFIG + extra, log_level="info")
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    yield from _run(tmp_path)
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[ChatPeer]]:
-    joined: list[ChatPeer] = []
-    yield joined
-    for peer in joined:
-        with contextlib.suppress(Exception):
-            await peer.close()
-
-
-@dataclass
-class FileSession:
-    sip: UdpSipClient
-    room_uri: str
-    final: Response
-    msrp: MsrpTestClient | None
-    local_uri: str = ""
-
-    async def wait_bye(self, timeout: float = 6.0) -> Request:
-        message = await asyncio.to_thread(
-            self.sip.wait_for,
-            lambda m: isinstance(m, Request) and m.method == "BYE",
-            timeout,
-        )
-        assert isinstance(message, Request)
-        return message
-
-    async def close(self) -> None:
-        if self.msrp is not None:
-            await self.msrp.close()
-        self.sip.close()
-
-
-def room_name() -> str:
-    return "room" + secrets.token_hex(3)
-
-
-async def file_session(
-    server: RunningServer,
-    room: str,
-    user: str,
-    *,
-    direction: str,
-    selector: str,
-    file_offset: bool = True,
-    connect: bool = True,
-) -> FileSession:
-    """INVITE the room with one file stream as sipsimple writes it (BLINK.md 5), we are
-    ``active``; ACK and connect when the answer is 200."""
-    room_uri = f"sip:{room}@{server.host}"
-    sip = UdpSipClient((server.host, server.sip_port), user=user)
-    uri = local_uri(tls=True)
-    extra: list[tuple[str, str | None]] = [("file-selector", selector)]
-    if file_offset:
-        extra.append(("x-file-offset", None))
-    extra.append(("file-transfer-id", "0c8e35c2-6f3a-4bd1-9b1e-3c6c2d7f4a11"))
-    media = sdp_media(
-        [uri], setup="active", direction=direction, accept_types=("*",),
-        accept_wrapped_types=None, extra=extra,
-    )
-    call_id = sip.request(
-        "INVITE", room_uri, body=sdp_body(media, host=server.host), content_type="application/sdp"
-    )
-    final = await asyncio.to_thread(
-        sip.wait_for,
-        lambda m: isinstance(m, Response) and m.call_id == call_id and m.status >= 200,
-        10.0,
-    )
-    assert isinstance(final, Response)
-    if final.status != 200:
-        return FileSession(sip, room_uri, final, None, uri)
-    sip.ack(room_uri, final)
-    msrp = None
-    if connect:
-        msrp = await MsrpTestClient.connect(answer_path(final.body), local_uri=uri, timeout=10.0)
-    return FileSession(sip, room_uri, final, msrp, uri)
+    yield from serve(tmp_path, FILES_CONFIG)
 
 
 def answer_attributes(final: Response) -> dict[str, str | None]:
@@ -134,47 +50,6 @@ def answer_attributes(final: Response) -> dict[str, str | None]:
             name, _, value = line[2:].partition(":")
             attributes[name] = value if _ else None
     return attributes
-
-
-def selector_for(data: bytes, name: str = "report.pdf", kind: str = "application/pdf") -> str:
-    return file_selector(name, kind, len(data), hashlib.sha1(data).hexdigest())
-
-
-def pull_selector(data: bytes, name: str = "report.pdf") -> str:
-    pairs = ":".join(f"{b:02X}" for b in hashlib.sha1(data).digest())
-    return f'name:"{name}" hash:sha-1:{pairs}'
-
-
-async def upload(server: RunningServer, room: str, data: bytes, **kwargs: object) -> FileSession:
-    session = await file_session(
-        server, room, "bob", direction="sendonly", selector=selector_for(data)
-    )
-    assert session.final.status == 200, session.final.reason
-    assert session.msrp is not None
-    await session.msrp.send_file(data, content_type="application/pdf", use_file_offset=True,
-                                 timeout=20.0, **kwargs)  # type: ignore[arg-type]
-    return session
-
-
-def payload(size: int) -> bytes:
-    return os.urandom(size)
-
-
-async def subscribe(alice: ChatPeer) -> None:
-    alice.sip.request(
-        "SUBSCRIBE", alice.room_uri, from_tag="sub", call_id="sub-" + secrets.token_hex(4),
-        headers="Event: conference\r\nAccept: application/conference-info+xml\r\n"
-        "Expires: 600\r\n",
-    )
-
-
-async def wait_notify_with_files(alice: ChatPeer, timeout: float = 10.0) -> Request:
-    def has_files(m: object) -> bool:
-        return isinstance(m, Request) and m.method == "NOTIFY" and b"agp-conf:file " in m.body
-
-    message = await asyncio.to_thread(alice.sip.wait_for, has_files, timeout)
-    assert isinstance(message, Request)
-    return message
 
 
 # ------------------------------------------------------------------------------ tests
@@ -192,7 +67,7 @@ async def test_upload_notify_and_late_joiner_pull(
     answer = answer_attributes(session.final)
     assert "recvonly" in answer and "x-file-offset" in answer
     assert answer["file-selector"] == selector_for(data)
-    assert answer["file-transfer-id"] == "0c8e35c2-6f3a-4bd1-9b1e-3c6c2d7f4a11"
+    assert answer["file-transfer-id"] == FILE_TRANSFER_ID
     assert session.msrp is not None
     assert all(c.code == 200 for c in session.msrp.chunks() if c.method is None)
     await session.wait_bye()  # the server ends the upload session (~1 s)

@@ -9,7 +9,7 @@ list; a pull is answered 404).  A download that is still running when its sessio
 server stops has its file descriptor closed.
 
 SIP with `tests.helpers.sipclient`, MSRP with the independent `tests.msrp_client`, through the
-helpers of `tests.interop.test_msrp_files`.
+helpers of `tests.helpers.file_transfer`.
 """
 
 from __future__ import annotations
@@ -27,19 +27,19 @@ import pytest
 
 from sylkbox.conference.conference_info import parse_conference_info
 from sylkbox.sip.message import Request
+from tests.helpers import msrp_server
 from tests.helpers.chat_peer import ChatPeer, join_room
-from tests.helpers.server import RunningServer, start_server
-from tests.interop.test_msrp_files import (
-    BASE_CONFIG,
+from tests.helpers.file_transfer import (
     FileSession,
     file_session,
     payload,
     pull_selector,
-    room_name,
     subscribe,
     upload,
     wait_notify_with_files,
 )
+from tests.helpers.msrp_server import BASE_CONFIG, room_name
+from tests.helpers.server import RunningServer, start_server
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(120)]
 
@@ -60,11 +60,8 @@ def persistent(room: str) -> str:
 
 
 def stop_cleanly(server: RunningServer) -> str:
-    """SIGTERM: the server must exit 0 without a traceback; returns its log."""
-    code = server.stop(timeout=10.0)
-    log = server.log_text()
-    assert "Traceback" not in log, log[-4000:]
-    assert code == 0, log[-4000:]
+    """SIGTERM: the server must exit 0 without a traceback, saying so; returns its log."""
+    log = msrp_server.stop_cleanly(server, timeout=10.0)
     assert "sylkbox stopped" in log, log[-4000:]
     return log
 

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar, Unpack
 
 from tests.msrp_client.cpim import (
     CpimMessage,
@@ -53,7 +53,16 @@ from tests.msrp_client.wire import (
     parse_uri,
 )
 
-__all__ = ["FILE_CHUNK_SIZE", "Message", "MsrpTestClient", "Received", "SentMessage", "local_uri"]
+__all__ = [
+    "FILE_CHUNK_SIZE",
+    "ClientOptions",
+    "Message",
+    "MsrpTestClient",
+    "Received",
+    "SendOptions",
+    "SentMessage",
+    "local_uri",
+]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -175,6 +184,28 @@ class _Partial:
 StatusPolicy = Callable[[Chunk], tuple[int, str]]
 
 
+class SendOptions(TypedDict, total=False):
+    """The keyword options of `MsrpTestClient.send_message` that `send_chat` passes on."""
+
+    success_report: str | None
+    failure_report: str | None
+    report_order: str
+    chunk_size: int | None
+    message_id: str | None
+    wait: bool
+    timeout: float
+    abort_at: int | None
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of `MsrpTestClient` that `connect` and `listen` pass on."""
+
+    identity: str | None
+    peer_identity: str | None
+    send_reports: bool
+    status_policy: StatusPolicy | None
+
+
 class MsrpTestClient:
     """One MSRP session over one TCP or TLS connection (RFC 4975, RFC 6135 direct path)."""
 
@@ -228,7 +259,7 @@ class MsrpTestClient:
         tls: bool | None = None,
         bind: bool = True,
         timeout: float = 5.0,
-        **options: object,
+        **options: Unpack[ClientOptions],
     ) -> MsrpTestClient:
         """Active side (BLINK.md 7): connect to the first hop of `remote_path` and, when `bind`,
         send the empty binding SEND (`Byte-Range: 1-0/0`) and wait for its 200."""
@@ -237,7 +268,7 @@ class MsrpTestClient:
         if tls is None:
             tls = first.tls
         local = local_uri or format_uri("127.0.0.1", 2855, new_session_id(), tls=tls)
-        client = cls(local, **options)  # type: ignore[arg-type]
+        client = cls(local, **options)
         client.remote_path = path
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
@@ -255,7 +286,7 @@ class MsrpTestClient:
 
     @classmethod
     async def listen(
-        cls, *, tls: bool = True, host: str = "127.0.0.1", **options: object
+        cls, *, tls: bool = True, host: str = "127.0.0.1", **options: Unpack[ClientOptions]
     ) -> MsrpTestClient:
         """Passive side: listen on an ephemeral port; `local_uri` carries it for the SDP."""
         context = None
@@ -263,7 +294,7 @@ class MsrpTestClient:
             cert, key = _server_certificate()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
-        placeholder = cls(format_uri(host, 2855, new_session_id(), tls=tls), **options)  # type: ignore[arg-type]
+        placeholder = cls(format_uri(host, 2855, new_session_id(), tls=tls), **options)
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if placeholder._writer is not None:  # one connection per session
@@ -446,13 +477,13 @@ class MsrpTestClient:
         sender: str | None = None,
         datetime: str | None = None,
         ns_headers: Sequence[tuple[str, str, str, str]] = (),
-        **options: object,
+        **options: Unpack[SendOptions],
     ) -> SentMessage:
         """A chat message CPIM-wrapped as Blink does (BLINK.md 4.2): `From` our identity, `To`
         the recipient (a participant for a private message) or the room, a DateTime."""
         if not cpim:
             data = text.encode() if isinstance(text, str) else text
-            return await self.send_message(data, content_type, **options)  # type: ignore[arg-type]
+            return await self.send_message(data, content_type, **options)
         recipient = to or self.peer_identity
         payload = build_cpim(
             text,
@@ -462,7 +493,7 @@ class MsrpTestClient:
             datetime=datetime or now_timestamp(),
             ns_headers=ns_headers,
         )
-        return await self.send_message(payload, "message/cpim", **options)  # type: ignore[arg-type]
+        return await self.send_message(payload, "message/cpim", **options)
 
     async def send_composing(self, state: str = "active", to: str | None = None) -> SentMessage:
         """Is-composing (RFC 3994) with both report headers `no` (BLINK.md 4.3)."""

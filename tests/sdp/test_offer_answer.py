@@ -203,6 +203,7 @@ def test_answer_mirrors_offer(name: str) -> None:
             assert answered.formats == offered.formats[:1]
             assert answered.attributes == []
         else:
+            assert isinstance(decision, AcceptedAudio), decision
             assert answered.port == 40000
             assert answered.proto == "RTP/AVP"
             assert answered.formats[0] == str(decision.codec.payload_type)

@@ -64,7 +64,7 @@ def test_build_errors(code: int, reason: str) -> None:
 @given(
     st.integers(100, 699),
     st.text(
-        st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=40
+        st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=40
     ),
 )
 def test_round_trip_property(code: int, reason: str) -> None:
