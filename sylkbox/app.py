@@ -14,6 +14,7 @@ import socket
 import ssl
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from sylkbox.conference.media_port import StreamSpec
 from sylkbox.conference.room_chat import RoomChat
 from sylkbox.conference.screenshare import ScreenSharing
 from sylkbox.config import Config
+from sylkbox.discovery.records import Ports
 from sylkbox.media.control import AddStream, Direction, PlayPrompt, UpdateStream
 from sylkbox.media.prompts import ensure_prompts
 from sylkbox.media.supervisor import MediaSupervisor
@@ -35,6 +37,9 @@ from sylkbox.net.transport import SipTransports, TransportLimits
 from sylkbox.sip.parser import ParserLimits
 from sylkbox.sip.transaction import TransactionLayer
 from sylkbox.webui import create_app
+
+if TYPE_CHECKING:
+    from sylkbox.discovery.advertiser import Advertiser
 
 __all__ = ["Server", "run"]
 
@@ -113,6 +118,22 @@ def _advertised_address(config: Config) -> str:
             return "::1" if family == socket.AF_INET6 else "127.0.0.1"
 
 
+async def _start_advertiser(config: Config) -> Advertiser | None:
+    """Bonjour (issue 5): probing starts now, before the listeners are bound, so that the first
+    records are announced about 1 s after start. Imported here: zeroconf only when enabled."""
+    from sylkbox.discovery.advertiser import Advertiser, AdvertiserSettings
+    from sylkbox.discovery.identity import load_instance_id
+
+    try:
+        settings = AdvertiserSettings.from_config(config, load_instance_id(config.data_dir))
+    except Exception:
+        log.exception("mdns: cannot advertise")
+        return None
+    advertiser = Advertiser(settings)
+    await advertiser.start()
+    return advertiser
+
+
 def _server_ssl_context(config: Config) -> ssl.SSLContext:
     if config.sip.tls_certificate:
         cert, key = Path(config.sip.tls_certificate), Path(config.sip.tls_private_key)
@@ -138,6 +159,7 @@ class Server:
         self._screens: ScreenSharing | None = None
         self._files: FileStore | None = None
         self._web: web.AppRunner | None = None
+        self._advertiser: Advertiser | None = None
 
     @staticmethod
     async def _forward_media_events(media: MediaSupervisor, focus: Focus) -> None:
@@ -147,6 +169,8 @@ class Server:
     async def start(self) -> None:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        if config.mdns.enabled:
+            self._advertiser = await _start_advertiser(config)
         advertised = _advertised_address(config)
         limits = ParserLimits(max_message_size=config.sip.max_message_size)
         endpoint = SipEndpoint(TransactionLayer(), limits=limits, advertised_address=advertised)
@@ -224,11 +248,13 @@ class Server:
         listening.append(f"sip:{_hp(udp)};transport=udp")
         tcp = await transports.listen_tcp(bind, config.sip.tcp_port)
         listening.append(f"sip:{_hp(tcp)};transport=tcp")
+        sip_ports = [("udp", udp[1]), ("tcp", tcp[1])]
         if config.sip.tls_port:
             tls = await transports.listen_tls(
                 bind, config.sip.tls_port, _server_ssl_context(config)
             )
             listening.append(f"sips:{_hp(tls)};transport=tls")
+            sip_ports.append(("tls", tls[1]))
         listening.append(f"rtp:{bind}:{config.media.port_range}")
         listening.append(f"{'msrps' if msrp.tls else 'msrp'}:{_hp(msrp_address)}")
         # the web UI (screen-sharing viewer) on the SIP bind address
@@ -243,6 +269,9 @@ class Server:
         screens.base_url = f"http://{_host(advertised)}:{web_port}"
         listening.append(f"http://{_hp((bind, web_port))}/")
         self.addresses = listening
+        if self._advertiser is not None:  # the ports are known: register what was probed
+            focus.observers.append(self._advertiser)
+            self._advertiser.serve(Ports(sip=tuple(sip_ports), web=web_port), focus)
         log.info(
             "sylkbox %s listening on %s (advertised address %s)",
             __version__,
@@ -252,6 +281,12 @@ class Server:
 
     async def stop(self) -> None:
         timeout = self.config.server.shutdown_timeout
+        advertising: asyncio.Task[None] | None = None
+        if self._advertiser is not None:  # goodbyes (RFC 6762 10.1) while the rest stops
+            advertiser, self._advertiser = self._advertiser, None
+            if self.focus is not None and advertiser in self.focus.observers:
+                self.focus.observers.remove(advertiser)
+            advertising = asyncio.get_running_loop().create_task(advertiser.stop(), name="mdns")
         if self.focus is not None:
             await self.focus.close(timeout * 0.75)
         if self._events_task is not None:
@@ -272,6 +307,8 @@ class Server:
             await self._media.stop()
         if self._transports is not None:
             await self._transports.close()
+        if advertising is not None:
+            await advertising
         log.info("sylkbox stopped")
 
 

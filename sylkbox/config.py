@@ -248,11 +248,39 @@ class WebConfig:
     screen_idle_timeout: float = field(default=10.0, metadata=_validated(_positive))
 
 
+def _mdns_name(value: str) -> str | None:
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        return "must not contain control characters"
+    return _check(len(value.encode("utf-8", "replace")) <= 200, "must be at most 200 bytes")
+
+
+def _host_label(value: str) -> str | None:
+    ok = value == "" or (
+        len(value) <= 63
+        and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
+        and not value.startswith("-")
+        and not value.endswith("-")
+    )
+    return _check(ok, "must be a DNS label: letters, digits and inner hyphens, 63 at most")
+
+
+def _interface_names(value: tuple[str, ...]) -> str | None:
+    ok = all(0 < len(n) <= 15 and not any(c.isspace() or c == "/" for c in n) for n in value)
+    return _check(ok, "must list interface names (1-15 characters, no spaces or '/')")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MdnsConfig:
-    """`[mdns]`: Bonjour advertisement."""
+    """`[mdns]`: Bonjour advertisement (RFC 6762/6763, BLINK.md 1). `name` is the focus's
+    friendly name (empty: `[server] name`), `host_name` the `.local` host label (empty: the
+    machine's host name), `interfaces` the interfaces to advertise on (empty: every usable
+    one), `ipv6` adds global/ULA IPv6 addresses when SIP is bound to IPv6."""
 
     enabled: bool = True
+    name: str = field(default="", metadata=_validated(_mdns_name))
+    host_name: str = field(default="", metadata=_validated(_host_label))
+    interfaces: tuple[str, ...] = field(default=(), metadata=_validated(_interface_names))
+    ipv6: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

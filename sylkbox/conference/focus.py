@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ from sylkbox.conference.renegotiation import (
     reject_dropped_chat,
 )
 from sylkbox.conference.room import Room
+from sylkbox.conference.room_observer import RoomObserver
 from sylkbox.conference.screenshare import ScreenSharing
 from sylkbox.conference.sip_port import Address, SipPort
 from sylkbox.conference.timers import SessionTimers
@@ -182,6 +183,8 @@ class Focus:
         self.timers = SessionTimers(self)
         self.reoffers = Reoffers(self, sip)
         self.closing = False
+        # told about rooms created, changed and ended (Bonjour discovery, app.py wires it)
+        self.observers: list[RoomObserver] = []
 
     # ----------------------------------------------------------------- queries
     @property
@@ -400,6 +403,7 @@ class Focus:
             self._rooms[key] = room
             self._rooms_by_id[room.id] = room
             log.info("room %s created", key)
+            self._notify_observers(room, lambda observer: observer.room_created(room))
         return room
 
     def _maybe_remove_room(self, room: Room) -> None:
@@ -411,6 +415,7 @@ class Focus:
                 self.screens.room_ended(room)
             self.chat.forget_room(room)
             log.info("room %s removed", room.key)
+            self._notify_observers(room, lambda observer: observer.room_ended(room))
 
     def _room_has_pending(self, room: Room) -> bool:
         return any(p.state is not ParticipantState.CONNECTED for p in room.participants.values())
@@ -872,6 +877,14 @@ class Focus:
     def room_changed(self, room: Room) -> None:
         """Something RFC 4575 shows changed: NOTIFY every subscriber of the room."""
         self.subscriptions.room_changed(room)
+        self._notify_observers(room, lambda observer: observer.room_updated(room))
+
+    def _notify_observers(self, room: Room, call: Callable[[RoomObserver], None]) -> None:
+        for observer in self.observers:
+            try:
+                call(observer)
+            except Exception:  # an observer never breaks the focus
+                log.exception("room observer %r failed on %s", observer, room.key)
 
     # -------------------------------------------------------------------- chat
     @property
