@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test test-long lint bench bench-audio clean system-deps-run system-deps-test
+.PHONY: run test test-long lint bench bench-audio bench-discovery clean system-deps-run system-deps-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-audio: system-deps-test $(STAMP)
 	$(PY) bench/audio_capacity.py
 	$(PY) bench/audio_latency.py
 	$(PY) bench/audio_quality.py
+
+# Bonjour: start -> first record and join -> note as seen by avahi (root: network namespaces)
+bench-discovery: system-deps-test $(STAMP)
+	$(PY) bench/discovery.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

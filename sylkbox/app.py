@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
-import socket
 import ssl
 import sys
 from pathlib import Path
@@ -31,6 +29,7 @@ from sylkbox.media.prompts import ensure_prompts
 from sylkbox.media.supervisor import MediaSupervisor
 from sylkbox.msrp.session import SessionConfig
 from sylkbox.net.certs import ensure_certificate
+from sylkbox.net.local_address import LocalAddresses
 from sylkbox.net.msrp import MsrpListener, default_session_factory
 from sylkbox.net.sip_endpoint import SipEndpoint
 from sylkbox.net.transport import SipTransports, TransportLimits
@@ -100,40 +99,6 @@ class MediaAdapter:
         )
 
 
-def _advertised_address(config: Config) -> str:
-    """The address peers reach us at: configured, the bind address, or the default route's."""
-    if config.sip.advertised_address:
-        return config.sip.advertised_address
-    bind = ipaddress.ip_address(config.sip.bind)
-    if not bind.is_unspecified:
-        return str(bind)
-    # connect() on a UDP socket picks the outgoing interface without sending anything
-    family = socket.AF_INET6 if bind.version == 6 else socket.AF_INET
-    probe = "2001:db8::1" if family == socket.AF_INET6 else "192.0.2.1"
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((probe, 9))
-            return str(sock.getsockname()[0])
-        except OSError:
-            return "::1" if family == socket.AF_INET6 else "127.0.0.1"
-
-
-async def _start_advertiser(config: Config) -> Advertiser | None:
-    """Bonjour (issue 5): probing starts now, before the listeners are bound, so that the first
-    records are announced about 1 s after start. Imported here: zeroconf only when enabled."""
-    from sylkbox.discovery.advertiser import Advertiser, AdvertiserSettings
-    from sylkbox.discovery.identity import load_instance_id
-
-    try:
-        settings = AdvertiserSettings.from_config(config, load_instance_id(config.data_dir))
-    except Exception:
-        log.exception("mdns: cannot advertise")
-        return None
-    advertiser = Advertiser(settings)
-    await advertiser.start()
-    return advertiser
-
-
 def _server_ssl_context(config: Config) -> ssl.SSLContext:
     if config.sip.tls_certificate:
         cert, key = Path(config.sip.tls_certificate), Path(config.sip.tls_private_key)
@@ -145,9 +110,13 @@ def _server_ssl_context(config: Config) -> ssl.SSLContext:
 
 
 class Server:
-    """Everything running: transports, transaction layer, focus, media worker."""
+    """Everything running: transports, transaction layer, focus, media worker.
 
-    def __init__(self, config: Config) -> None:
+    `advertiser`: one already started (probing) by `cli` before it imported this module, which
+    the server then owns; without it the server starts its own when mDNS is on.
+    """
+
+    def __init__(self, config: Config, advertiser: Advertiser | None = None) -> None:
         self.config = config
         self.addresses: list[str] = []
         self._endpoint: SipEndpoint | None = None
@@ -159,7 +128,7 @@ class Server:
         self._screens: ScreenSharing | None = None
         self._files: FileStore | None = None
         self._web: web.AppRunner | None = None
-        self._advertiser: Advertiser | None = None
+        self._advertiser = advertiser
 
     @staticmethod
     async def _forward_media_events(media: MediaSupervisor, focus: Focus) -> None:
@@ -169,11 +138,16 @@ class Server:
     async def start(self) -> None:
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        if config.mdns.enabled:
-            self._advertiser = await _start_advertiser(config)
-        advertised = _advertised_address(config)
+        if config.mdns.enabled and self._advertiser is None:
+            # Bonjour (issue 5): probing runs while the listeners are set up (the names do not
+            # depend on the ports). Imported here: zeroconf only when enabled.
+            from sylkbox.discovery.advertiser import start_advertiser
+
+            self._advertiser = await start_advertiser(config)
+        # the address peers reach us at: configured, the bind address, or per peer (its link)
+        addresses = LocalAddresses(bind=config.sip.bind, advertised=config.sip.advertised_address)
         limits = ParserLimits(max_message_size=config.sip.max_message_size)
-        endpoint = SipEndpoint(TransactionLayer(), limits=limits, advertised_address=advertised)
+        endpoint = SipEndpoint(TransactionLayer(), limits=limits, addresses=addresses)
         transports = SipTransports(
             endpoint.on_message,
             limits=TransportLimits(parser=limits),
@@ -195,12 +169,16 @@ class Server:
         )
         await media.start()
         self._media = media
+        # one certificate for MSRP and SIP TLS, loaded (made at first start) in a thread: that
+        # takes 30 ms to seconds of CPU, and the loop keeps the mDNS probes on time meanwhile
+        need_tls = config.msrp.tls or bool(config.sip.tls_port)
+        server_ssl = await asyncio.to_thread(_server_ssl_context, config) if need_tls else None
         # one MSRP port for every chat session (BLINK.md 7), msrps by default
         msrp = MsrpListener(
             bind=config.sip.bind,
             port=config.msrp.port,
-            advertised_host=advertised,
-            server_ssl=_server_ssl_context(config) if config.msrp.tls else None,
+            addresses=addresses,
+            server_ssl=server_ssl if config.msrp.tls else None,
             session_factory=default_session_factory(
                 SessionConfig(max_message_size=config.msrp.max_message_size)
             ),
@@ -249,10 +227,8 @@ class Server:
         tcp = await transports.listen_tcp(bind, config.sip.tcp_port)
         listening.append(f"sip:{_hp(tcp)};transport=tcp")
         sip_ports = [("udp", udp[1]), ("tcp", tcp[1])]
-        if config.sip.tls_port:
-            tls = await transports.listen_tls(
-                bind, config.sip.tls_port, _server_ssl_context(config)
-            )
+        if config.sip.tls_port and server_ssl is not None:
+            tls = await transports.listen_tls(bind, config.sip.tls_port, server_ssl)
             listening.append(f"sips:{_hp(tls)};transport=tls")
             sip_ports.append(("tls", tls[1]))
         listening.append(f"rtp:{bind}:{config.media.port_range}")
@@ -266,17 +242,19 @@ class Server:
         site = web.TCPSite(runner, bind, config.web.port)
         await site.start()
         web_port = _bound_port(runner, config.web.port)
-        screens.base_url = f"http://{_host(advertised)}:{web_port}"
+        screens.base_url = f"http://{_host(addresses.default())}:{web_port}"
+        screens.host_for = addresses.for_peer
         listening.append(f"http://{_hp((bind, web_port))}/")
         self.addresses = listening
         if self._advertiser is not None:  # the ports are known: register what was probed
             focus.observers.append(self._advertiser)
             self._advertiser.serve(Ports(sip=tuple(sip_ports), web=web_port), focus)
         log.info(
-            "sylkbox %s listening on %s (advertised address %s)",
+            "sylkbox %s listening on %s (advertised address %s%s)",
             __version__,
             ", ".join(listening),
-            advertised,
+            "per peer, default " if addresses.per_peer else "",
+            addresses.default(),
         )
 
     async def stop(self) -> None:
@@ -329,9 +307,10 @@ def _hp(address: tuple[str, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def run(config: Config) -> int:
-    """Run until SIGINT or SIGTERM; shut down gracefully within the configured timeout."""
-    server = Server(config)
+async def run(config: Config, advertiser: Advertiser | None = None) -> int:
+    """Run until SIGINT or SIGTERM; shut down gracefully within the configured timeout.
+    `advertiser`: see `Server`."""
+    server = Server(config, advertiser)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -108,9 +109,30 @@ def main(argv: list[str] | None = None) -> int:
         _print_problems(exc)
         return 1
     _configure_logging(config.server.log_level)
-    from sylkbox.app import run
-
     try:
-        return asyncio.run(run(config))
+        return asyncio.run(_run(config))
     except KeyboardInterrupt:
         return 0
+
+
+async def _run(config: Config) -> int:
+    """The server, advertised as early as possible (issue 5: seen on the LAN within 1 s).
+
+    RFC 6762 8.1 probing takes 0.75-1 s before the first record may be announced, and importing
+    the server (aiohttp, numpy, cryptography...) about 0.4 s: so the advertiser starts probing
+    first, and the server is imported in a worker thread while the loop sends the probes on
+    time. The server announces the probed records once its listeners are bound."""
+    advertiser = None
+    if config.mdns.enabled:
+        from sylkbox.discovery.advertiser import start_advertiser  # zeroconf only when on
+
+        advertiser = await start_advertiser(config)
+    try:
+        await asyncio.to_thread(importlib.import_module, "sylkbox.app")
+    except BaseException:
+        if advertiser is not None:
+            await advertiser.stop()
+        raise
+    from sylkbox.app import run  # imported above, in the worker thread
+
+    return await run(config, advertiser)

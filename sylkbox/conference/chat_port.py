@@ -80,7 +80,9 @@ class MsrpPort(Protocol):
     @property
     def tls(self) -> bool: ...
 
-    def new_local_uri(self) -> MsrpUri: ...
+    def new_local_uri(self, peer_host: str | None = None) -> MsrpUri:
+        """A fresh local URI, its host as `peer_host` (the session's SIP peer) reaches us."""
+        ...
 
     def expect(
         self,

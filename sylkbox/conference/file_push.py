@@ -326,7 +326,7 @@ class FilePush:
         except OSError as exc:
             log.info("x push to %s: cannot resolve %s: %s", target.uri, remote.host, exc)
             return
-        local_uri = self._msrp.new_local_uri()
+        local_uri = self._msrp.new_local_uri(dest[0])
         host, _ = self._sip.contact_host(transport, dest[0])
         offer = build_push_offer(
             record,

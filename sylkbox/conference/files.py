@@ -616,13 +616,16 @@ class FileTransfers:
         decision: AcceptedFile,
         selector: FileSelector,
         record: StoredFile | None,
+        *,
+        peer_host: str | None = None,
     ) -> FileTransferState:
-        """Our side of the stream before the answer goes out (a URI, the expectation)."""
+        """Our side of the stream before the answer goes out (a URI with our address as
+        `peer_host` reaches it, the expectation)."""
         state = FileTransferState(
             decision=decision,
             selector=selector,
             record=record,
-            local_uri=self._msrp.new_local_uri(),
+            local_uri=self._msrp.new_local_uri(peer_host),
         )
         if not decision.we_connect:
             state.pending = self._msrp.expect(

@@ -463,7 +463,9 @@ class Focus:
         )
         room.add(participant)
         if plan.file is not None and self.files is not None and file_offer is not None:
-            participant.file = self.files.prepare(participant, plan.file, *file_offer)
+            participant.file = self.files.prepare(
+                participant, plan.file, *file_offer, peer_host=event.source[0]
+            )
         task = self.spawn(
             self._accept_invite(event, room, participant, offer, plan, resources, timer),
             name=f"invite-{participant.id}",
@@ -508,7 +510,7 @@ class Focus:
             if audio is not None:
                 participant.audio = await self._start_audio(room, participant, audio)
             if plan.chat is not None:
-                self._prepare_chat(participant, plan.chat)
+                self._prepare_chat(participant, plan.chat, peer_host=event.source[0])
             if self._config.sip.answer_delay:
                 ringing = request.create_response(180, to_tag=to_tag)
                 ringing.headers.set(
@@ -734,7 +736,7 @@ class Focus:
                 await self._media.update_stream(_spec(participant.audio))
             # the chat connection may have been lost while the media was updated
             plan = reject_dropped_chat(plan, participant.dropped_chat)
-            chat_changed = self._update_chat(room, participant, plan.chat)
+            chat_changed = self._update_chat(room, participant, plan.chat, event.source[0])
             answer = self._build_answer(offer, plan, participant, event.source[0])
         except Exception as exc:
             log.exception("re-INVITE failed")
@@ -902,14 +904,19 @@ class Focus:
         self._start_chat(room, participant)
 
     def _prepare_chat(
-        self, participant: Participant, chat: AcceptedChat, local_uri: MsrpUri | None = None
+        self,
+        participant: Participant,
+        chat: AcceptedChat,
+        local_uri: MsrpUri | None = None,
+        *,
+        peer_host: str | None = None,
     ) -> None:
         """Our side of an accepted chat stream, before the answer goes out: a fresh local
-        URI (or the one our own offer carried) and, when we are passive, the listener's
-        expectation (BLINK.md 7: exact paths)."""
+        URI (our address as `peer_host` reaches it) or the one our own offer carried, and,
+        when we are passive, the listener's expectation (BLINK.md 7: exact paths)."""
         assert self._msrp is not None
         state = ChatState(
-            local_uri=local_uri or self._msrp.new_local_uri(),
+            local_uri=local_uri or self._msrp.new_local_uri(peer_host),
             remote_path=chat.remote_path,
             we_connect=chat.we_connect,
             tls=chat.tls,
@@ -919,7 +926,7 @@ class Focus:
         participant.chat = state
 
     def _update_chat(
-        self, room: Room, participant: Participant, chat: AcceptedChat | None
+        self, room: Room, participant: Participant, chat: AcceptedChat | None, peer_host: str
     ) -> bool:
         """A re-INVITE adds, keeps or removes the chat stream; True when a new one must be
         started once the answer is out."""
@@ -933,7 +940,7 @@ class Focus:
             return False  # the same stream, our same path in the answer (RFC 4975 8.4)
         if current is not None:
             self._stop_chat(room, participant)
-        self._prepare_chat(participant, chat)
+        self._prepare_chat(participant, chat, peer_host=peer_host)
         return True
 
     def _start_chat(self, room: Room, participant: Participant) -> None:

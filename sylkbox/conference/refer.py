@@ -244,7 +244,8 @@ class ReferHandler:
                 progress(500, f"Media setup failed: {exc}")
                 return
             participant.audio = audio
-        chat_uri = self._focus.msrp.new_local_uri() if want_chat and self._focus.msrp else None
+        msrp = self._focus.msrp
+        chat_uri = msrp.new_local_uri(dest[0]) if want_chat and msrp is not None else None
         invite = self._build_invite(
             room, target, dest, transport, participant, referrer, referred_by, referrer_name,
             chat_uri,

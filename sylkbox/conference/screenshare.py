@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from sylkbox.conference.chat import ChatStatus
 from sylkbox.conference.participant import Participant
@@ -415,7 +415,10 @@ class ScreenSharing:
     ``app.py`` wires it: ``on_frame`` is the chat's screen-frame callback (``RoomChat``),
     ``status`` sends a room status line (``RoomChat.status``), ``on_change`` is the focus's
     ``room_changed`` (NOTIFY), and ``base_url`` (``http://<advertised address>:<web port>``)
-    is set once the web site listens.  The focus calls ``room_ended``.
+    is set once the web site listens.  The focus calls ``room_ended``.  ``host_for`` (when set)
+    gives our address as a peer reaches it (None: no peer known): `url_for_peer` puts it into
+    a URL for one peer (a conference-info subscriber), and the default one replaces
+    ``base_url``'s host in the URLs made here (the chat status lines).
     """
 
     def __init__(
@@ -423,6 +426,7 @@ class ScreenSharing:
         data_dir: Path,
         *,
         base_url: str = "",
+        host_for: Callable[[str | None], str] | None = None,
         on_change: Callable[[Room], None] | None = None,
         status: Callable[[Room, str], None] | None = None,
         scheduler: Scheduler | None = None,
@@ -431,6 +435,7 @@ class ScreenSharing:
     ) -> None:
         self.root = data_dir / "screens"
         self.base_url = base_url
+        self.host_for = host_for
         self.on_change = on_change
         self.status = status
         self._scheduler = scheduler
@@ -452,7 +457,7 @@ class ScreenSharing:
         shares = ScreenShares(
             room,
             directory=self.root / room.id,
-            base_url=lambda: self.base_url,
+            base_url=lambda: self.url_for_peer(self.base_url, None),
             on_change=self._changed,
             status=lambda text: self._status(room, text),
             scheduler=self._scheduler,
@@ -464,6 +469,18 @@ class ScreenSharing:
 
     def get(self, room_key: str) -> ScreenShares | None:
         return self._rooms.get(room_key.lower())
+
+    def url_for_peer(self, url: str, peer_host: str | None) -> str:
+        """One of our URLs with our address as `peer_host` reaches it (the port is kept);
+        unchanged without ``host_for`` or for a URL without a host."""
+        parts = urlsplit(url)
+        if self.host_for is None or not parts.hostname:
+            return url
+        host = self.host_for(peer_host)
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def _changed(self, room: Room) -> None:
         if self.on_change is not None:

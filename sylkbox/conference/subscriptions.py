@@ -3,18 +3,20 @@
 Every NOTIFY carries the full document (`state="full"`, BLINK.md section 3). NOTIFYs to one
 subscriber are coalesced: at most one is in flight, and when it completes the newest room state
 is sent if anything changed meanwhile, so a burst of joins costs each subscriber two NOTIFYs,
-not fifty.
+not fifty. Our address in a NOTIFY (Contact, the screen-sharing URLs) is the one the subscriber
+reaches us at (`net.local_address`): one document version may have a body per link.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sylkbox.conference.conference_info import build_conference_info
+from sylkbox.conference.conference_info import RoomSnapshot, build_conference_info
 from sylkbox.conference.errors import AccessDenied, SubscriptionRefused, UnknownEvent
 from sylkbox.conference.policy import is_allowed
 from sylkbox.conference.room import Room
@@ -40,6 +42,7 @@ class ConferenceSubscription:
     dialog: Dialog
     transport: str
     subscriber: str
+    peer_host: str  # where the SUBSCRIBE came from: our address in NOTIFYs is as it sees us
     expires_at: float
     expiry: asyncio.TimerHandle | None = None
     in_flight: bool = False
@@ -49,6 +52,15 @@ class ConferenceSubscription:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
+@dataclass(slots=True)
+class _Document:
+    """A room's state at one version, and its body for each set of screen URLs (per link)."""
+
+    version: int
+    snapshot: RoomSnapshot
+    bodies: dict[tuple[str | None, ...], bytes] = field(default_factory=dict)
+
+
 class SubscriptionManager:
     """All `conference` subscriptions of the focus."""
 
@@ -56,7 +68,7 @@ class SubscriptionManager:
         self._focus = focus
         self._sip = sip
         self._subs: dict[DialogKey, ConferenceSubscription] = {}
-        self._documents: dict[str, tuple[int, bytes]] = {}
+        self._documents: dict[str, _Document] = {}
 
     # -------------------------------------------------------------- requests
     def on_subscribe(self, event: RequestReceived) -> None:
@@ -66,7 +78,7 @@ class SubscriptionManager:
             raise UnknownEvent("Bad Event")
         expires = self._expires(request)
         if request.to.tag:
-            self._refresh(request, expires)
+            self._refresh(request, expires, event.source[0])
             return
         room = self._focus.room_for_request(request)
         if room is None:
@@ -87,22 +99,23 @@ class SubscriptionManager:
             dialog=dialog,
             transport=event.transport,
             subscriber=str(sender),
+            peer_host=event.source[0],
             expires_at=_now() + expires,
         )
         log.info("%s subscribed to %s for %d s", sender, room.key, expires)
         if expires == 0:
-            self._send(sub, self._document(room, fresh=True), terminated="timeout")
+            self._send(sub, self._document(sub, fresh=True), terminated="timeout")
             return
         self._subs[_key(dialog)] = sub
         self._arm_expiry(sub, expires)
-        self._send(sub, self._document(room, fresh=True))
+        self._send(sub, self._document(sub, fresh=True))
 
     def _expires(self, request: Request) -> int:
         cap = self._focus.config.sip.subscription_max_expires
         value = request.expires
         return cap if value is None else min(value, cap)
 
-    def _refresh(self, request: Request, expires: int) -> None:
+    def _refresh(self, request: Request, expires: int, peer_host: str) -> None:
         from sylkbox.conference.focus import dialog_key
 
         sub = self._subs.get(dialog_key(request))
@@ -110,6 +123,7 @@ class SubscriptionManager:
             self._focus.reject(request, 481, "Subscription Does Not Exist")
             return
         sub.dialog.receive_request(request)
+        sub.peer_host = peer_host
         response = request.create_response(200)
         response.headers.set("Expires", str(expires))
         self._sip.respond(response)
@@ -129,7 +143,7 @@ class SubscriptionManager:
             if sub.room is room:
                 sub.dirty = True
                 if not sub.in_flight:
-                    self._send(sub, self._document(room))
+                    self._send(sub, self._document(sub))
 
     def room_ended(self, room: Room) -> None:
         self._documents.pop(room.id, None)
@@ -146,14 +160,32 @@ class SubscriptionManager:
     def count(self, room: Room) -> int:
         return sum(1 for s in self._subs.values() if s.room is room)
 
-    def _document(self, room: Room, *, fresh: bool = False) -> bytes:
-        """The room's current document; a new version per document built (BLINK.md 3)."""
+    def _document(self, sub: ConferenceSubscription, *, fresh: bool = False) -> bytes:
+        """The room's current document for `sub`; a new version per room state (BLINK.md 3),
+        the screen-sharing URLs with our address as the subscriber reaches it."""
+        room = sub.room
         cached = self._documents.get(room.id)
         if cached is None or fresh:
-            version = room.bump()
-            cached = (version, build_conference_info(room.snapshot(), version))
+            cached = _Document(room.bump(), room.snapshot())
             self._documents[room.id] = cached
-        return cached[1]
+        snapshot = self._localized(cached.snapshot, sub.peer_host)
+        key = tuple(user.screen_image_url for user in snapshot.users)
+        body = cached.bodies.get(key)
+        if body is None:
+            body = cached.bodies[key] = build_conference_info(snapshot, cached.version)
+        return body
+
+    def _localized(self, snapshot: RoomSnapshot, peer_host: str) -> RoomSnapshot:
+        screens = self._focus.screens
+        if screens is None or not any(user.screen_image_url for user in snapshot.users):
+            return snapshot
+        users = tuple(
+            dataclasses.replace(user, screen_image_url=screens.url_for_peer(url, peer_host))
+            if (url := user.screen_image_url)
+            else user
+            for user in snapshot.users
+        )
+        return dataclasses.replace(snapshot, users=users)
 
     # ----------------------------------------------------------------- NOTIFY
     def _send(
@@ -169,10 +201,8 @@ class SubscriptionManager:
         notify = sub.dialog.create_request("NOTIFY", body=body, content_type=CONTENT_TYPE)
         notify.headers.set("Event", EVENT)
         notify.headers.set("Subscription-State", state)
-        notify.headers.set(
-            "Contact",
-            self._focus.contact_for(sub.room, sub.transport, sub.dialog.remote_target.host),
-        )
+        contact = self._focus.contact_for(sub.room, sub.transport, sub.peer_host)
+        notify.headers.set("Contact", contact)
         task = self._focus.spawn(self._deliver(sub, notify, final=bool(terminated)), name="notify")
         return [task]
 
@@ -188,14 +218,14 @@ class SubscriptionManager:
         if response.status >= 300:
             log.warning("NOTIFY to %s got %d %s", sub.subscriber, response.status, response.reason)
         if sub.dirty:
-            self._send(sub, self._document(sub.room))
+            self._send(sub, self._document(sub))
 
     def _end(self, sub: ConferenceSubscription, reason: str) -> list[asyncio.Task[None]]:
         if sub.terminated:
             return []
         self._forget(sub)
         # the final NOTIFY carries the newest state: a change may not have been sent yet
-        body = self._document(sub.room) if sub.dirty or not sub.last_body else sub.last_body
+        body = self._document(sub) if sub.dirty or not sub.last_body else sub.last_body
         return self._send(sub, body, terminated=reason)
 
     def _forget(self, sub: ConferenceSubscription) -> None:

@@ -10,6 +10,12 @@ link-local: Blink could not use the zone) count only with ``[mdns] ipv6`` and an
 ``RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR`` (rtnetlink(7)) is read on the event
 loop; any message re-enumerates after a short debounce (an address change is a delete then an
 add) and the callback runs only when the result differs. Without netlink it polls.
+
+The debounce leaves a window in which an address is already gone but not yet reported: the
+optional ``on_unsettled(indices)`` runs at once for every batch of messages (the indices of the
+interfaces they name; None when that is not known), and ``on_settled()`` after the debounced
+re-enumeration (after ``on_change``, if something changed), so that a user of the addresses can
+hold its sends in between.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "Selection",
     "current_interfaces",
     "interface_flags",
+    "netlink_interface_indices",
     "netlink_message_types",
     "select_interfaces",
 ]
@@ -48,6 +55,9 @@ RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV6_IFADDR = 0x100
 NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid (netlink(7))
 RTM_NAMES = {16: "NEWLINK", 17: "DELLINK", 20: "NEWADDR", 21: "DELADDR"}
+# ifinfomsg (RTM_*LINK) and ifaddrmsg (RTM_*ADDR) both hold the interface index 4 bytes in
+IFINDEX = struct.Struct("=i")
+IFINDEX_OFFSET = NLMSG_HEADER.size + 4
 DEBOUNCE = 0.1
 POLL_INTERVAL = 5.0
 
@@ -133,27 +143,54 @@ def current_interfaces(selection: Selection) -> tuple[Interface, ...]:
     return select_interfaces(ifaddr.get_adapters(), interface_flags, selection)
 
 
-def netlink_message_types(data: bytes) -> list[int]:
-    """The ``nlmsg_type`` of every message in one netlink datagram (netlink(7))."""
-    types: list[int] = []
+def _netlink_messages(data: bytes) -> list[tuple[int, int | None]]:
+    """(``nlmsg_type``, interface index or None) of every message in one netlink datagram."""
+    messages: list[tuple[int, int | None]] = []
     offset = 0
     while offset + NLMSG_HEADER.size <= len(data):
         length, kind, _, _, _ = NLMSG_HEADER.unpack_from(data, offset)
         if length < NLMSG_HEADER.size:
             break
-        types.append(kind)
+        index: int | None = None
+        end = IFINDEX_OFFSET + IFINDEX.size
+        if kind in RTM_NAMES and length >= end and offset + end <= len(data):
+            index = IFINDEX.unpack_from(data, offset + IFINDEX_OFFSET)[0]
+        messages.append((kind, index))
         offset += (length + 3) & ~3  # NLMSG_ALIGN
-    return types
+    return messages
+
+
+def netlink_message_types(data: bytes) -> list[int]:
+    """The ``nlmsg_type`` of every message in one netlink datagram (netlink(7))."""
+    return [kind for kind, _ in _netlink_messages(data)]
+
+
+def netlink_interface_indices(data: bytes) -> frozenset[int] | None:
+    """The interfaces one netlink datagram is about (``ifi_index``/``ifa_index``,
+    rtnetlink(7)); None if a message's interface cannot be told."""
+    indices: set[int] = set()
+    for _, index in _netlink_messages(data):
+        if index is None:
+            return None
+        indices.add(index)
+    return frozenset(indices)
 
 
 class InterfaceWatch:
-    """Calls `on_change(interfaces)` when the selected interfaces or their addresses change."""
+    """Calls `on_change(interfaces)` when the selected interfaces or their addresses change.
+
+    With netlink, also `on_unsettled(indices)` as soon as messages about the interfaces with
+    these indices (None: any) arrive, and `on_settled()` once they have been enumerated again
+    (after `on_change` if the result differs); not when polling.
+    """
 
     def __init__(
         self,
         selection: Selection,
         on_change: Callable[[tuple[Interface, ...]], None],
         *,
+        on_unsettled: Callable[[frozenset[int] | None], None] | None = None,
+        on_settled: Callable[[], None] | None = None,
         enumerate: Callable[[Selection], tuple[Interface, ...]] = current_interfaces,
         debounce: float = DEBOUNCE,
         poll_interval: float = POLL_INTERVAL,
@@ -161,6 +198,9 @@ class InterfaceWatch:
     ) -> None:
         self._selection = selection
         self._on_change = on_change
+        self._on_unsettled = on_unsettled
+        self._on_settled = on_settled
+        self._unsettled = False  # on_unsettled was called; on_settled is owed
         self._enumerate = enumerate
         self._debounce = debounce
         self._poll_interval = poll_interval
@@ -206,6 +246,7 @@ class InterfaceWatch:
     def _readable(self) -> None:
         assert self._sock is not None
         kinds: list[int] = []
+        indices: set[int] | None = set()
         while True:
             try:
                 data = self._sock.recv(65536)
@@ -213,13 +254,29 @@ class InterfaceWatch:
                 break
             except OSError as exc:  # ENOBUFS: messages were lost; rescan anyway
                 log.debug("mdns: netlink %s", exc)
+                indices = None
                 break
             if not data:
                 break
             kinds += netlink_message_types(data)
+            named = netlink_interface_indices(data)
+            indices = None if named is None or indices is None else indices | named
         if log.isEnabledFor(logging.DEBUG):
             log.debug("mdns: < netlink %s", ", ".join(RTM_NAMES.get(k, str(k)) for k in kinds))
+        if kinds or indices is None:
+            self.unsettled(None if indices is None else frozenset(indices))
         self.schedule_scan()
+
+    def unsettled(self, indices: frozenset[int] | None) -> None:
+        """Interfaces (these indices; None: any) are changing: `on_unsettled` at once, and
+        `on_settled` after the next re-enumeration (the netlink reader calls this)."""
+        if self._on_unsettled is None:
+            return
+        self._unsettled = True
+        try:
+            self._on_unsettled(indices)
+        except Exception:
+            log.exception("mdns: interface change handler failed")
 
     def schedule_scan(self) -> None:
         """Re-enumerate after the debounce delay (each call restarts the delay)."""
@@ -244,13 +301,18 @@ class InterfaceWatch:
     def _rescan(self) -> None:
         self._pending = None
         found = self._scan()
-        if found is None or found == self.current:
-            return
-        self.current = found
-        try:
-            self._on_change(found)
-        except Exception:
-            log.exception("mdns: interface change handler failed")
+        if found is not None and found != self.current:
+            self.current = found
+            try:
+                self._on_change(found)
+            except Exception:
+                log.exception("mdns: interface change handler failed")
+        if self._unsettled and self._on_settled is not None:  # even if enumeration failed:
+            self._unsettled = False  # holding on would stop the user for good
+            try:
+                self._on_settled()
+            except Exception:
+                log.exception("mdns: interface change handler failed")
 
     async def close(self) -> None:
         """Stop watching (the netlink socket closed, the poller cancelled and awaited)."""

@@ -48,6 +48,7 @@ from sylkbox.msrp.session import (
     TransactionTimedOut,
 )
 from sylkbox.msrp.uri import MsrpUri, new_session_id, parse_path
+from sylkbox.net.local_address import LocalAddresses
 from sylkbox.net.transport import default_client_ssl_context
 from sylkbox.net.udp import Address, address_family, to_address
 
@@ -478,6 +479,8 @@ class MsrpListener:
     """The MSRP port of the box and every MSRP connection (passive and active).
 
     `session_factory` builds the sans-I/O core for a session (default: `MsrpSession`).
+    `addresses` picks the host of our URIs per peer; without it, `advertised_host` or the bind
+    address (the default route's source for a wildcard bind).
     """
 
     def __init__(
@@ -485,7 +488,8 @@ class MsrpListener:
         *,
         bind: str,
         port: int,
-        advertised_host: str,
+        advertised_host: str = "",
+        addresses: LocalAddresses | None = None,
         server_ssl: ssl.SSLContext | None,
         client_ssl: ssl.SSLContext | None = None,
         limits: ParserLimits = DEFAULT_LIMITS,
@@ -498,7 +502,7 @@ class MsrpListener:
         self.tls = server_ssl is not None
         self._bind = bind
         self._port = port
-        self._advertised = advertised_host
+        self._addresses = addresses or LocalAddresses(bind=bind, advertised=advertised_host)
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl or default_client_ssl_context()
         self.limits = limits
@@ -554,9 +558,11 @@ class MsrpListener:
             await self._server.wait_closed()
             self._server = None
 
-    def new_local_uri(self) -> MsrpUri:
-        """A fresh URI for a session: ``msrp[s]://<advertised host>:<port>/<80-bit id>;tcp``."""
-        host = f"[{self._advertised}]" if ":" in self._advertised else self._advertised
+    def new_local_uri(self, peer_host: str | None = None) -> MsrpUri:
+        """A fresh URI for a session: ``msrp[s]://<our host>:<port>/<80-bit id>;tcp``, our host
+        as `peer_host` (the SIP peer of the session) reaches it (`LocalAddresses`)."""
+        address = self._addresses.for_peer(peer_host)
+        host = f"[{address}]" if ":" in address else address
         return MsrpUri(secure=self.tls, host=host, port=self._port, session_id=new_session_id())
 
     # ---------------------------------------------------------------- passive

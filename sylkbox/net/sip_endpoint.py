@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sylkbox import __version__
+from sylkbox.net.local_address import LocalAddresses
 from sylkbox.net.transport import SipTransports
 from sylkbox.sip.errors import ParseError, RemoteProtocolError
 from sylkbox.sip.headers import Via
@@ -67,19 +68,23 @@ class _Pending:
 
 
 class SipEndpoint:
-    """Runs one `TransactionLayer` over `SipTransports` on the running loop."""
+    """Runs one `TransactionLayer` over `SipTransports` on the running loop.
+
+    `addresses` picks our address per peer (Via, Contact, SDP); without it the listener's
+    bound address is used.
+    """
 
     def __init__(
         self,
         layer: TransactionLayer,
         *,
         limits: ParserLimits,
-        advertised_address: str | None = None,
+        addresses: LocalAddresses | None = None,
     ) -> None:
         self._transports: SipTransports | None = None
         self._layer = layer
         self._limits = limits
-        self._advertised = advertised_address or None
+        self._addresses = addresses
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -126,16 +131,21 @@ class SipEndpoint:
         self._layer.send_response(response, self._loop.time())
         self._pump()
 
-    def local_address(self, transport: str, family: int = socket.AF_INET) -> Address:
+    def local_address(
+        self, transport: str, family: int = socket.AF_INET, peer_host: str | None = None
+    ) -> Address:
+        """Our listening port for `transport` and the address `peer_host` reaches us at (the
+        default address when no peer is given)."""
         host, port = self.transports.local_address(transport, family)
-        if self._advertised:
-            host = self._advertised
+        if self._addresses is not None:
+            host = self._addresses.for_peer(peer_host)
         return host, port
 
     def contact_host(self, transport: str, peer_host: str) -> Address:
-        """Our address as the peer should reach it: same family as the peer."""
+        """Our address as the peer should reach it (its link, its family), computed now: the
+        box's addresses change (DHCP) and differ per link."""
         family = socket.AF_INET6 if ":" in peer_host else socket.AF_INET
-        return self.local_address(transport, family)
+        return self.local_address(transport, family, peer_host)
 
     async def resolve(self, host: str, port: int, transport: str) -> Address:
         """Resolve a target host (A/AAAA; no NAPTR/SRV on a LAN box)."""

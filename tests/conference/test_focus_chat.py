@@ -94,8 +94,10 @@ class FakeMsrpPort:
         self.channels: list[FakeChannel] = []
         self.forgotten: list[MsrpUri] = []
         self.fail_connect: Exception | None = None
+        self.peer_hosts: list[str | None] = []  # new_local_uri's peers
 
-    def new_local_uri(self) -> MsrpUri:
+    def new_local_uri(self, peer_host: str | None = None) -> MsrpUri:
+        self.peer_hosts.append(peer_host)
         return MsrpUri(secure=True, host="192.0.2.1", port=2855, session_id=new_session_id())
 
     def expect(

@@ -170,8 +170,8 @@ class PlainMsrpPort(FakeMsrpPort):
 
     tls = False
 
-    def new_local_uri(self) -> MsrpUri:
-        return dataclasses.replace(super().new_local_uri(), secure=False)
+    def new_local_uri(self, peer_host: str | None = None) -> MsrpUri:
+        return dataclasses.replace(super().new_local_uri(peer_host), secure=False)
 
 
 async def test_plain_tcp_listener_offers_tcp_msrp() -> None:

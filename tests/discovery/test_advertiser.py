@@ -11,6 +11,7 @@ below and tests/discovery/test_bonjour_netns.py.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import subprocess
 import sys
@@ -34,7 +35,13 @@ from sylkbox.conference.participant import Participant, ParticipantState
 from sylkbox.conference.room import Room
 from sylkbox.config import RoomPolicy
 from sylkbox.discovery import advertiser as advertiser_module
-from sylkbox.discovery.advertiser import Advertiser, AdvertiserSettings, name_taken, probe_packet
+from sylkbox.discovery.advertiser import (
+    Advertiser,
+    AdvertiserSettings,
+    VanishedAddressFilter,
+    name_taken,
+    probe_packet,
+)
 from sylkbox.discovery.netwatch import Interface, Selection
 from sylkbox.discovery.records import Box, Ports, build_records, room_views
 from tests.helpers.mdns_ns import BOX_INTERFACE, LineReader, avahi_peer, mdns_link
@@ -163,6 +170,7 @@ class FakeRooms:
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(advertiser_module, "PROBE_DELAY_MAX", 0.0)
+    monkeypatch.setattr(advertiser_module, "STARTUP_PROBE_DELAY_MAX", 0.0)
     monkeypatch.setattr(advertiser_module, "PROBE_INTERVAL", 0.01)
     monkeypatch.setattr(advertiser_module, "SETTLE_DELAY", 0.1)
     monkeypatch.setattr(advertiser_module, "RETRY_DELAY", 0.05)
@@ -324,6 +332,153 @@ async def test_an_address_change_is_followed(fast: None, caplog: pytest.LogCaptu
     await h.until(lambda: len(h.advertiser.records("wlan0")) == 5)
     await h.advertiser.stop()
     assert len(h.kinds("close")) == 2
+
+
+async def test_a_quiet_link_holds_its_settle_announcement_until_settled(fast: None) -> None:
+    """Netlink spoke about eth0 (its address may be going): the settle announcement due meanwhile
+    and updates wait; nothing changed after all, so both go out once it is settled."""
+    h = Harness()
+    await h.started()
+    room = h.rooms.room("conference@10.0.0.2", 1)
+    h.advertiser.room_updated(room)
+    await h.until(lambda: len(h.kinds("update")) == 2)
+    h.log.clear()
+    h.advertiser.interfaces_unsettled(frozenset({ETH.index}))
+    h.rooms.room("conference@10.0.0.2", 2)
+    h.advertiser.room_updated(room)
+    await asyncio.sleep(0.2)  # the settle was due after 0.1 s
+    assert h.log == []  # no settle, no goodbye, no update
+    h.advertiser.interfaces_settled()
+    await h.until(lambda: len(h.kinds("update")) == 2)
+    assert all(b"note=2 participants" in text for _, text in h.kinds("update"))
+    await asyncio.sleep(0.25)
+    last_update = max(i for i, (k, _) in enumerate(h.log) if k == "update")
+    assert len({name for k, name in h.log[last_update:] if k == "settle"}) == 2  # after it
+    await h.advertiser.stop()
+
+
+async def test_a_held_settle_goes_out_when_due_if_nothing_changed(fast: None) -> None:
+    h = Harness()
+    await h.started()
+    h.advertiser.room_updated(h.rooms.room("conference@10.0.0.2", 1))
+    await h.until(lambda: len(h.kinds("update")) == 2)
+    h.advertiser.interfaces_unsettled(None)  # messages lost: every link
+    await asyncio.sleep(0.02)
+    h.advertiser.interfaces_settled()  # before it was due: it keeps its time
+    await asyncio.sleep(0.03)
+    assert h.kinds("settle") == []
+    await h.until(lambda: len(h.kinds("settle")) == 2)
+    await h.advertiser.stop()
+
+
+async def test_no_settle_on_the_vanished_address_when_it_changes(fast: None) -> None:
+    """The address changes within SETTLE_DELAY of a leave (netlink is debounced): the settle
+    announcement must not go out on the socket of the deleted address; the rebind re-announces
+    with the final TXT."""
+    h = Harness()
+    await h.started()
+    h.advertiser.room_updated(h.rooms.room("conference@10.0.0.2", 1))
+    await h.until(lambda: len(h.kinds("update")) == 2)
+    h.rooms.room("conference@10.0.0.2", 0)
+    h.advertiser.room_updated(h.rooms.room("conference@10.0.0.2", 0))  # the leave
+    await h.until(lambda: len(h.kinds("update")) == 4)
+    h.log.clear()
+    h.advertiser.interfaces_unsettled(frozenset({ETH.index}))  # DELADDR, at once
+    await asyncio.sleep(0.15)  # the debounce outlasts the settle's due time
+    moved = Interface(name="eth0", index=2, addresses=("10.0.0.3",))
+    h.advertiser.interfaces_changed((moved,))
+    h.advertiser.interfaces_settled()
+    await h.until(lambda: len(h.kinds("register")) == 5)
+    await asyncio.sleep(0.15)
+    assert [k for k, _ in h.log][:2] == ["interfaces", "goodbye"]
+    assert h.kinds("settle") == []
+    assert all(b"note=No participants" in text for name, text, _ in h.kinds("register")
+               if "Conference Room._sipuri" in name)
+    await h.advertiser.stop()
+
+
+async def test_only_the_links_netlink_names_are_quiet(fast: None) -> None:
+    h = Harness()
+    wlan = Interface(name="wlan0", index=3, addresses=("192.168.1.9",))
+    h.interfaces = (ETH, wlan)
+    await h.started()
+    await h.until(lambda: len(h.advertiser.records("wlan0")) == 5)
+    h.advertiser.room_updated(h.rooms.room("conference@10.0.0.2", 1))
+    await h.until(lambda: len(h.kinds("update")) == 4)
+    h.advertiser.interfaces_unsettled(frozenset({wlan.index}))
+    await h.until(lambda: len(h.kinds("settle")) == 2)  # eth0's
+    await asyncio.sleep(0.15)
+    assert len(h.kinds("settle")) == 2
+    h.advertiser.interfaces_settled()
+    await h.until(lambda: len(h.kinds("settle")) == 4)  # wlan0's, overdue: at once
+    await h.advertiser.stop()
+
+
+def _send_failed(code: int, text: str) -> None:
+    """What python-zeroconf does when a send fails (`AsyncListener.error_received`); it warns
+    once per message string, hence a new socket description each time."""
+    from zeroconf._logger import QuietLogger
+
+    exc = OSError(code, text)
+    QuietLogger.log_exception_once(exc, f"Error with socket {uuid.uuid4()}): %s", exc)
+
+
+async def test_sends_on_a_vanished_address_are_not_tracebacks(
+    fast: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """zeroconf logs a warning with a traceback when a send fails because the socket's address
+    just vanished; while the advertiser runs that is one debug line of ours. Other zeroconf
+    warnings stay; after `stop` the filter is gone."""
+    caplog.set_level(logging.DEBUG, logger="sylkbox.discovery")
+    zeroconf_log = logging.getLogger("zeroconf")
+    h = Harness()
+    await h.started()
+    for code in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.ENODEV):
+        _send_failed(code, "vanished")
+    _send_failed(errno.EPERM, "not permitted")
+    zeroconf_log.warning("no exception at all")
+    assert [(r.levelno, r.getMessage().rsplit(": ", 1)[-1]) for r in caplog.records
+            if r.name == "zeroconf"] == [(logging.WARNING, "[Errno 1] not permitted"),
+                                         (logging.WARNING, "no exception at all")]
+    ours = [r for r in caplog.records if "going away" in r.getMessage()]
+    assert [(r.levelno, r.exc_info, r.getMessage().rsplit(": ", 1)[-1]) for r in ours] == [
+        (logging.DEBUG, None, f"[Errno {code}] vanished")
+        for code in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.ENODEV)]
+    assert ours[0].getMessage().startswith("mdns: x zeroconf send failed, the address is going "
+                                           "away: Error with socket ")
+    await h.advertiser.stop()
+    assert not [f for f in zeroconf_log.filters if isinstance(f, VanishedAddressFilter)]
+    caplog.clear()
+    _send_failed(errno.ENETUNREACH, "after stop")
+    assert [r.levelno for r in caplog.records if r.name == "zeroconf"] == [logging.WARNING]
+
+
+async def test_only_the_start_up_probe_has_a_shorter_random_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 6762 8.1's random 0-250 ms before a first probe, except at start-up: 0-100 ms, so
+    that the box is seen within 1 s of its start (issue 5). New rooms and new interfaces
+    (the hub case the RFC has in mind) keep 0-250 ms."""
+    draws: list[tuple[float, float]] = []
+
+    class Draw:  # records the range and waits for nothing
+        @staticmethod
+        def uniform(low: float, high: float) -> float:
+            draws.append((low, high))
+            return 0.0
+
+    monkeypatch.setattr(advertiser_module, "random", Draw)
+    monkeypatch.setattr(advertiser_module, "PROBE_INTERVAL", 0.01)
+    h = Harness()
+    await h.started()
+    assert draws == [(0, 0.1)]
+    h.advertiser.room_created(h.rooms.room("board@box.local", 1))
+    await h.until(lambda: len(h.kinds("register")) == 7)
+    wlan = Interface(name="wlan0", index=3, addresses=("192.168.1.9",))
+    h.advertiser.interfaces_changed((ETH, wlan))
+    await h.until(lambda: len(h.advertiser.records("wlan0")) == 7)
+    assert draws == [(0, 0.1), (0, 0.25), (0, 0.25)]
+    await h.advertiser.stop()
 
 
 def test_room_views_from_the_focus_count_connected_people() -> None:

@@ -25,6 +25,7 @@ from sylkbox.discovery.netwatch import (
     Interface,
     InterfaceWatch,
     Selection,
+    netlink_interface_indices,
     netlink_message_types,
     select_interfaces,
 )
@@ -84,16 +85,37 @@ def test_interface_properties() -> None:
     assert (v4.address, v4.is_ipv6, v6.is_ipv6) == ("10.0.0.2", False, True)
 
 
-def test_netlink_message_types() -> None:
-    def message(kind: int, payload: bytes) -> bytes:
-        length = 16 + len(payload)
-        pad = b"\x00" * (-length % 4)
-        return struct.pack("=IHHII", length, kind, 0, 0, 0) + payload + pad
+def message(kind: int, payload: bytes) -> bytes:
+    length = 16 + len(payload)
+    pad = b"\x00" * (-length % 4)
+    return struct.pack("=IHHII", length, kind, 0, 0, 0) + payload + pad
 
+
+def ifaddrmsg(index: int) -> bytes:  # family, prefixlen, flags, scope, index (rtnetlink(7))
+    return struct.pack("=BBBBI", 2, 24, 0, 0, index) + b"\x08\x00\x01\x00\x0a\x00\x00\x02"
+
+
+def ifinfomsg(index: int) -> bytes:  # family, pad, type, index, flags, change
+    return struct.pack("=BBHiII", 0, 0, 1, index, 0x1003, 0)
+
+
+def test_netlink_message_types() -> None:
     data = message(20, b"\x02" * 6) + message(21, b"") + message(16, b"\x01" * 9)
     assert netlink_message_types(data) == [20, 21, 16]
     assert netlink_message_types(b"\x00" * 8) == []
     assert netlink_message_types(struct.pack("=IHHII", 3, 20, 0, 0, 0)) == []  # bad length
+
+
+def test_netlink_interface_indices() -> None:
+    """The index an address or link message is about: RTM_DELADDR/NEWADDR (ifaddrmsg) and
+    RTM_NEWLINK/DELLINK (ifinfomsg) both hold it at offset 4; None if one cannot be told."""
+    assert netlink_interface_indices(message(21, ifaddrmsg(7))) == frozenset({7})
+    batch = message(21, ifaddrmsg(7)) + message(20, ifaddrmsg(7)) + message(16, ifinfomsg(3))
+    assert netlink_interface_indices(batch) == frozenset({3, 7})
+    assert netlink_interface_indices(b"") == frozenset()
+    assert netlink_interface_indices(message(21, b"\x02\x18")) is None  # too short
+    assert netlink_interface_indices(message(21, ifaddrmsg(7))[:20]) is None  # truncated
+    assert netlink_interface_indices(batch + message(24, ifaddrmsg(7))) is None  # NEWROUTE
 
 
 async def test_polling_watch_reports_changes_once() -> None:
@@ -141,6 +163,55 @@ async def test_debounce_coalesces_and_errors_are_logged(caplog: pytest.LogCaptur
     assert seen == [result[0]]
 
 
+async def test_unsettled_is_told_at_once_and_settled_after_the_rescan() -> None:
+    """`on_unsettled` runs as soon as netlink speaks (before the debounce), `on_settled` after
+    the re-enumeration (after `on_change` if something changed), exactly once per burst."""
+    eth = Interface(name="eth0", index=2, addresses=("10.0.0.2",))
+    state: list[tuple[Interface, ...]] = [(eth,)]
+    events: list[object] = []
+    watch = InterfaceWatch(Selection(), lambda found: events.append(("change", found)),
+                           on_unsettled=lambda ix: events.append(("unsettled", ix)),
+                           on_settled=lambda: events.append("settled"),
+                           enumerate=lambda _: state[0], netlink=False, poll_interval=3600,
+                           debounce=0.05)
+    watch.start()
+    watch.unsettled(frozenset({2}))  # what the netlink reader does for each batch
+    watch.schedule_scan()
+    assert events == [("unsettled", {2})]  # at once
+    await asyncio.sleep(0.1)
+    assert events == [("unsettled", {2}), "settled"]  # nothing changed
+    events.clear()
+    moved = Interface(name="eth0", index=2, addresses=("10.0.0.3",))
+    state[0] = (moved,)
+    watch.unsettled(frozenset({2}))
+    watch.schedule_scan()
+    watch.unsettled(None)  # messages were lost
+    watch.schedule_scan()
+    await asyncio.sleep(0.1)
+    assert events == [("unsettled", {2}), ("unsettled", None), ("change", (moved,)), "settled"]
+    events.clear()
+    state[0] = ()
+    watch.schedule_scan()  # a rescan nobody was told about (polling): no `on_settled`
+    await asyncio.sleep(0.1)
+    await watch.close()
+    assert events == [("change", ())]
+
+
+async def test_failing_unsettled_handlers_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    def fail(*_: object) -> None:
+        raise RuntimeError("handler")
+
+    watch = InterfaceWatch(Selection(), fail, on_unsettled=fail, on_settled=fail,
+                           enumerate=lambda _: (), netlink=False, poll_interval=3600,
+                           debounce=0.01)
+    watch.start()
+    watch.unsettled(None)
+    watch.schedule_scan()
+    await asyncio.sleep(0.05)
+    await watch.close()
+    assert caplog.text.count("interface change handler failed") == 2
+
+
 CHILD = textwrap.dedent("""
     import asyncio, json, sys
     from sylkbox.discovery.netwatch import InterfaceWatch, Selection
@@ -148,8 +219,15 @@ CHILD = textwrap.dedent("""
     def show(interfaces):
         print(json.dumps([[i.name, list(i.addresses)] for i in interfaces]), flush=True)
 
+    def unsettled(indices):
+        print(json.dumps({"unsettled": None if indices is None else sorted(indices)}),
+              flush=True)
+
+    def settled():
+        print(json.dumps({"settled": True}), flush=True)
+
     async def main():
-        watch = InterfaceWatch(Selection(), show)
+        watch = InterfaceWatch(Selection(), show, on_unsettled=unsettled, on_settled=settled)
         show(watch.start())
         print(json.dumps({"polling": watch.polling}), flush=True)
         await asyncio.sleep(30)
@@ -175,6 +253,15 @@ def test_netlink_follows_an_address_change_in_a_namespace(tmp_path: Path) -> Non
         elapsed = time.monotonic() - started
         assert json.loads(line) == [[BOX_INTERFACE, [new]]]
         assert elapsed < 1.0
+        # the DELADDR was told at once, naming the box interface, before the report
+        index = json.loads(subprocess.run(
+            ["ip", "-n", link.box_ns, "-j", "link", "show", "dev", BOX_INTERFACE],
+            check=True, capture_output=True, text=True).stdout)[0]["ifindex"]
+        told = [json.loads(ln) for ln in child.lines]
+        first_unsettled = next(i for i, m in enumerate(told) if "unsettled" in m)
+        assert told[first_unsettled] == {"unsettled": [index]}
+        assert json.loads(child.wait_line(lambda line: '"settled"' in line, 5)) == {
+            "settled": True}
         subprocess.run(["ip", "-n", link.box_ns, "link", "set", BOX_INTERFACE, "down"],
                        check=True)
         assert json.loads(child.wait_line(lambda line: line.startswith("["), 5)) == []

@@ -386,6 +386,9 @@ def _popen(argv: Sequence[str], *, env: dict[str, str] | None = None, stdin: boo
     )
 
 
+CACHE_DUMP_TIMEOUT = 2.0  # seconds for one `avahi-browse -c` (normally ~20 ms)
+
+
 def _run(argv: Sequence[str], *, check: bool = True, env: dict[str, str] | None = None,
          timeout: float = 20) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
@@ -590,7 +593,20 @@ class AvahiPeer:
         in about 20 ms, which is what polling for a change wants."""
         flags = "-rptc" if cache else "-rpt"
         argv = self.link.exec_argv(self.link.peer_ns, ["avahi-browse", flags, service_type])
-        result = _run(argv, env=self.env, timeout=timeout)
+        if not cache:
+            result = _run(argv, env=self.env, timeout=timeout)
+        else:
+            # a cache dump takes ~20 ms, but avahi-browse sometimes never exits when records
+            # are withdrawn meanwhile (avahi/avahi#264): a short timeout and another try
+            deadline = time.monotonic() + timeout
+            while True:
+                attempt = min(CACHE_DUMP_TIMEOUT, max(0.1, deadline - time.monotonic()))
+                try:
+                    result = _run(argv, env=self.env, timeout=attempt)
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        raise
         events = (parse_browse_line(line) for line in result.stdout.splitlines())
         return [e for e in events if e is not None and e.kind == "="]
 

@@ -69,10 +69,14 @@ def start_server(
     log_level: str = "debug",
     bind: str = "127.0.0.1",
     netns: str | None = None,
+    mdns: bool = False,
 ) -> RunningServer:
     """Start sylkbox; with `netns` it runs inside that network namespace (``ip netns exec``,
     which execs, so the process is sylkbox itself) and, the namespace being empty, uses the
-    standard ports 5060/5061."""
+    standard ports 5060/5061. mDNS is off (``--no-mdns``) unless `mdns` is set, which is only
+    allowed inside a namespace: the box must never multicast on this machine's own links."""
+    if mdns and netns is None:  # not an assert: it must hold under python -O too
+        raise ValueError("mDNS must never run in the root namespace: pass netns=")
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
     if netns is None:
         sip_port = free_port(host=bind, family=family)
@@ -116,7 +120,7 @@ def start_server(
             str(sip_port),
             "--sip-tls-port",
             str(tls_port),
-            "--no-mdns",
+            *([] if mdns else ["--no-mdns"]),
             "--log-level",
             log_level,
         ],
