@@ -51,7 +51,8 @@ from sylkbox.sdp import (
     Setup,
     Timing,
 )
-from sylkbox.sdp.msrp import build_msrp_media, parse_msrp_media
+from sylkbox.sdp.msrp import build_msrp_media
+from sylkbox.sdp.offer_answer import read_msrp_answer
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
 from sylkbox.sip.headers import Headers, NameAddr
@@ -186,25 +187,12 @@ def read_push_answer(
     if len(answer.media) != len(offer.media) or len(offer.media) != 1:
         raise InvalidAnswerError(f"answer has {len(answer.media)} m-lines, offer had 1")
     ours, theirs = offer.media[0], answer.media[0]
-    if theirs.media != "message":
-        raise InvalidAnswerError(f"m-line 0 is {theirs.media}, we offered message")
-    if theirs.port == 0:
+    line = read_msrp_answer(
+        answer, ours, theirs, index=0, kind="pushed file", direction=Direction.RECVONLY
+    )
+    if line is None:
         return None
-    if theirs.proto != ours.proto:
-        raise InvalidAnswerError(f"file stream answered with {theirs.proto}")
-    parsed = parse_msrp_media(answer, theirs)
-    if isinstance(parsed, str):
-        raise InvalidAnswerError(parsed)
-    if parsed.direction is not Direction.RECVONLY:
-        raise InvalidAnswerError(f"pushed file answered {parsed.direction.value}")
-    remote_setup = parsed.setup if theirs.attribute("setup") is not None else Setup.PASSIVE
-    match remote_setup:
-        case Setup.PASSIVE | Setup.ACTPASS:  # actpass is no answer (RFC 4145 4): we connect
-            local_setup = Setup.ACTIVE
-        case Setup.ACTIVE:
-            local_setup = Setup.PASSIVE
-        case _:
-            raise InvalidAnswerError(f"a=setup:{remote_setup.value}")
+    parsed, remote_setup, local_setup = line
     return AcceptedFile(
         index=0,
         remote_path=parsed.path,

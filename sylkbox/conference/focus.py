@@ -371,6 +371,15 @@ class Focus:
         else:
             self.answer(request, sip_status)
 
+    def _answer_ok(self, event: RequestReceived, room: Room, answer: bytes) -> Response:
+        """The 200 carrying our SDP `answer` to an in-dialog offer (RFC 3264 8), with the
+        Contact for the requester's transport and address."""
+        response = event.request.create_response(200)
+        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
+        response.headers.set("Content-Type", "application/sdp")
+        response.body = answer
+        return response
+
     def contact_for(self, room: Room, transport: str, peer_host: str) -> str:
         """The focus Contact: identifies the room, `isfocus` as a header parameter."""
         host, port = self._sip.contact_host(transport, peer_host)
@@ -744,10 +753,7 @@ class Focus:
             return
         finally:
             participant.reinvite_pending = False
-        response = request.create_response(200)
-        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
-        response.headers.set("Content-Type", "application/sdp")
-        response.body = answer
+        response = self._answer_ok(event, room, answer)
         if timer is not None:
             self.timers.answer(participant, timer, response)
         self._sip.respond(response)
@@ -777,17 +783,15 @@ class Focus:
         confirmed, so RFC 3261 15 allows it, and the peer's ACK finds no session, as after
         any BYE.  A transfer in progress is stopped (an upload keeps its prefix for a resume).
         """
-        request = event.request
         plan = OfferPlan(
             decisions=tuple(
                 Rejected(index=i, media=m.media, reason="stream removed")
                 for i, m in enumerate(offer.media)
             )
         )
-        response = request.create_response(200)
-        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
-        response.headers.set("Content-Type", "application/sdp")
-        response.body = self._build_answer(offer, plan, participant, event.source[0])
+        response = self._answer_ok(
+            event, room, self._build_answer(offer, plan, participant, event.source[0])
+        )
         self._sip.respond(response)
         what = "file transfer" if participant.file is not None else "session"
         log.info("%s removed every stream of its %s in %s", participant.uri, what, room.key)
@@ -819,10 +823,7 @@ class Focus:
                 "Not Acceptable Here: a file transfer stream cannot change (RFC 5547)"
             )
         timer = self._session_timer_for(participant, request)
-        response = request.create_response(200)
-        response.headers.set("Contact", self.contact_for(room, event.transport, event.source[0]))
-        response.headers.set("Content-Type", "application/sdp")
-        response.body = participant.local_sdp.to_bytes()
+        response = self._answer_ok(event, room, participant.local_sdp.to_bytes())
         if timer is not None:
             self.timers.answer(participant, timer, response)
         self._sip.respond(response)

@@ -91,6 +91,7 @@ __all__ = [
     "negotiate",
     "negotiate_answer",
     "negotiate_chat_answer",
+    "read_msrp_answer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -968,25 +969,12 @@ def negotiate_chat_answer(
     for index, (ours, theirs) in enumerate(zip(offer_we_sent.media, answer.media, strict=True)):
         if ours.media != "message" or ours.port == 0:
             continue
-        if theirs.media != "message":
-            raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered message")
-        if theirs.port == 0:
+        line = read_msrp_answer(
+            answer, ours, theirs, index=index, kind="chat", direction=Direction.SENDRECV
+        )
+        if line is None:
             return None
-        if theirs.proto != ours.proto:
-            raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
-        parsed = parse_msrp_media(answer, theirs)
-        if isinstance(parsed, str):
-            raise InvalidAnswerError(f"m-line {index}: {parsed}")
-        if parsed.direction is not Direction.SENDRECV:
-            raise InvalidAnswerError(f"m-line {index}: chat answered {parsed.direction.value}")
-        remote_setup = parsed.setup if theirs.attribute("setup") is not None else Setup.PASSIVE
-        match remote_setup:
-            case Setup.PASSIVE | Setup.ACTPASS:  # actpass is no answer (RFC 4145 4): we connect
-                local_setup = Setup.ACTIVE
-            case Setup.ACTIVE:
-                local_setup = Setup.PASSIVE
-            case _:
-                raise InvalidAnswerError(f"m-line {index}: a=setup:{remote_setup.value}")
+        parsed, remote_setup, local_setup = line
         return AcceptedChat(
             index=index,
             remote_path=parsed.path,
@@ -998,6 +986,45 @@ def negotiate_chat_answer(
             chatroom=parsed.chatroom,
         )
     return None
+
+
+def read_msrp_answer(
+    answer: SessionDescription,
+    ours: MediaDescription,
+    theirs: MediaDescription,
+    *,
+    index: int,
+    kind: str,
+    direction: Direction,
+) -> tuple[MsrpMedia, Setup, Setup] | None:
+    """Read the answer `theirs` (m-line `index`) to our offered MSRP line `ours`: ``None``
+    when it is rejected (port 0, RFC 3264 6), else (the line, its ``a=setup``, our role).
+
+    The answer must be on the offered transport and in `direction` (RFC 5547 8 for a file,
+    ``sendrecv`` for chat).  Our role follows the answer's ``a=setup`` (RFC 4145 4, RFC 6135
+    4.1, BLINK.md 7): ``passive`` or none means we connect, ``active`` that we wait; anything
+    else, like a bad ``a=path``, raises :class:`InvalidAnswerError` (`kind` names the stream).
+    """
+    if theirs.media != "message":
+        raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered message")
+    if theirs.port == 0:
+        return None
+    if theirs.proto != ours.proto:
+        raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
+    parsed = parse_msrp_media(answer, theirs)
+    if isinstance(parsed, str):
+        raise InvalidAnswerError(f"m-line {index}: {parsed}")
+    if parsed.direction is not direction:
+        raise InvalidAnswerError(f"m-line {index}: {kind} answered {parsed.direction.value}")
+    remote_setup = parsed.setup if theirs.attribute("setup") is not None else Setup.PASSIVE
+    match remote_setup:
+        case Setup.PASSIVE | Setup.ACTPASS:  # actpass is no answer (RFC 4145 4): we connect
+            local_setup = Setup.ACTIVE
+        case Setup.ACTIVE:
+            local_setup = Setup.PASSIVE
+        case _:
+            raise InvalidAnswerError(f"m-line {index}: a=setup:{remote_setup.value}")
+    return parsed, remote_setup, local_setup
 
 
 def _answered_crypto(

@@ -10,7 +10,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.helpers.server import RunningServer, start_server
+from tests.helpers import server
+from tests.helpers.server import RunningServer, stop_cleanly
 
 __all__ = ["BASE_CONFIG", "room_name", "serve", "stop_cleanly"]
 
@@ -23,19 +24,6 @@ def room_name() -> str:
     return "room" + secrets.token_hex(3)
 
 
-def stop_cleanly(server: RunningServer, timeout: float = 5.0) -> str:
-    """SIGTERM: the server must exit 0 without a traceback; returns its log."""
-    code = server.stop(timeout)
-    log = server.log_text()
-    assert "Traceback" not in log, log[-4000:]
-    assert code == 0, log[-4000:]
-    return log
-
-
 def serve(tmp: Path, config: str = "") -> Iterator[RunningServer]:
     """Yield a server with `BASE_CONFIG` + `config` (info log), then stop it cleanly."""
-    server = start_server(tmp, config=BASE_CONFIG + config, log_level="info")
-    try:
-        yield server
-    finally:
-        stop_cleanly(server)
+    yield from server.serve(tmp, config=BASE_CONFIG + config, log_level="info")

@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunningServer", "free_port", "start_server"]
+__all__ = ["RunningServer", "free_port", "serve", "start_server", "stop_cleanly"]
 
 
 def free_port(
@@ -137,3 +138,21 @@ def start_server(
         time.sleep(0.05)
     server.stop()
     raise RuntimeError("sylkbox did not start:\n" + server.log_text())
+
+
+def stop_cleanly(server: RunningServer, timeout: float = 5.0) -> str:
+    """SIGTERM: the server must exit 0 without a traceback; returns its log."""
+    code = server.stop(timeout)
+    log = server.log_text()
+    assert "Traceback" not in log, log[-4000:]
+    assert code == 0, log[-4000:]
+    return log
+
+
+def serve(tmp: Path, *, config: str = "", log_level: str = "debug") -> Iterator[RunningServer]:
+    """The body of a server fixture: yield a server on loopback, then stop it cleanly."""
+    server = start_server(tmp, config=config, log_level=log_level)
+    try:
+        yield server
+    finally:
+        stop_cleanly(server)

@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.chat_peer import ChatPeer
-from tests.helpers.server import RunningServer, start_server
+from tests.helpers.server import RunningServer, serve
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path)
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
+    yield from serve(tmp_path)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 
 from sylkbox.sip.message import Request, Response
 from sylkbox.sip.parser import parse_message
-from tests.helpers.server import RunningServer, free_port, start_server
+from tests.helpers.server import RunningServer, free_port, serve
 from tests.helpers.sipclient import UdpSipClient
 from tests.msrp_client.client import MsrpTestClient, local_uri
 from tests.msrp_client.sdp import sdp_body, sdp_media
@@ -37,14 +37,7 @@ CONF_NS = "{urn:ietf:params:xml:ns:conference-info}"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path, config="[msrp]\ntls = true\nport = 0\n")
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
+    yield from serve(tmp_path, config="[msrp]\ntls = true\nport = 0\n")
 
 
 # ------------------------------------------------------------------------------ SDP reading

@@ -31,15 +31,13 @@ import pytest
 
 from sylkbox.sip.message import Request, Response
 from sylkbox.sip.parser import parse_message
-from tests.helpers.server import RunningServer, free_port, start_server
+from tests.helpers.msrp_server import serve
+from tests.helpers.server import RunningServer, free_port
 from tests.msrp_client import MsrpTestClient, file_selector, local_uri, sdp_body, sdp_media
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
 
-CONFIG = (
-    "[media]\nrtp_timeout = 3600\nprompts = false\n"
-    "[files]\nmax_size = 4000000\nroom_quota = 6000000\n"
-)
+FILES_CONFIG = "[files]\nmax_size = 4000000\nroom_quota = 6000000\n"
 TRANSFER_ID = "0c8e35c2-6f3a-4bd1-9b1e-3c6c2d7f4a11"
 
 Message = Request | Response
@@ -47,14 +45,7 @@ Message = Request | Response
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path, config=CONFIG, log_level="info")
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
+    yield from serve(tmp_path, FILES_CONFIG)
 
 
 # --------------------------------------------------------------------------- SIP by hand

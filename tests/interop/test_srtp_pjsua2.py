@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.pjsua_agent import spawn_agent
-from tests.helpers.server import RunningServer, start_server
+from tests.helpers.server import RunningServer, serve
 from tests.helpers.tone_room import assert_mix_minus, run_tone_room
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(90)]
@@ -64,14 +64,7 @@ def test_srtp_participants_hear_each_other(server: RunningServer, tmp_path: Path
 
 @pytest.fixture
 def required_server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path / "srv", config='srtp = "required"\n')
-    try:
-        yield srv
-    finally:
-        code = srv.stop()
-        log = srv.log_text()
-        assert "Traceback" not in log, log[-4000:]
-        assert code == 0, log[-4000:]
+    yield from serve(tmp_path / "srv", config='srtp = "required"\n')
 
 
 def test_required_srtp_refuses_plain_rtp(required_server: RunningServer, tmp_path: Path) -> None:
