@@ -42,17 +42,14 @@ from sylkbox.conference.participant import Participant, ParticipantState
 from sylkbox.conference.room import identity_key
 from sylkbox.sdp import (
     AcceptedFile,
-    Connection,
     Direction,
     InvalidAnswerError,
-    Origin,
     SdpError,
     SessionDescription,
     Setup,
-    Timing,
 )
 from sylkbox.sdp.msrp import build_msrp_media
-from sylkbox.sdp.offer_answer import read_msrp_answer
+from sylkbox.sdp.offer_answer import new_session, read_msrp_answer
 from sylkbox.sip.dialog import Dialog
 from sylkbox.sip.errors import RemoteProtocolError
 from sylkbox.sip.headers import Headers, NameAddr
@@ -147,8 +144,6 @@ def build_push_offer(
     """Our offer for a pushed file (RFC 5547 8, BLINK.md 5): one ``sendonly`` MSRP line with
     the full selector, ``a=x-file-offset`` and ``a=file-transfer-id``; ``a=setup:active`` as
     the dial-out chat line (BLINK.md 7).  ``address`` is an IP literal (the ``c=`` line)."""
-    addrtype = "IP6" if ":" in address else "IP4"
-    connection = Connection("IN", addrtype, address.strip("[]"))
     media = build_msrp_media(
         path=path,
         tls=tls,
@@ -164,13 +159,8 @@ def build_push_offer(
         ("x-file-offset", None),
         ("file-transfer-id", transfer_id),
     ]
-    return SessionDescription(
-        origin=Origin(
-            "sylkbox", str(session_id), "1", "IN", connection.addrtype, connection.address
-        ),
-        session_name="-",
-        connection=connection,
-        times=[Timing(0, 0)],
+    return new_session(
+        address.strip("[]"), username="sylkbox", session_id=session_id, session_version=1,
         media=[media],
     )
 

@@ -91,6 +91,7 @@ __all__ = [
     "negotiate",
     "negotiate_answer",
     "negotiate_chat_answer",
+    "new_session",
     "read_msrp_answer",
 ]
 
@@ -601,6 +602,33 @@ def _telephone_event(media: MediaDescription, clock_rate: int) -> int | None:
     return None
 
 
+def new_session(
+    address: str,
+    *,
+    username: str,
+    session_id: int,
+    session_version: int,
+    media: list[MediaDescription] | None = None,
+) -> SessionDescription:
+    """Our session-level lines (o=, s=-, c=, t=0 0) for `address`, an IP literal, with
+    `media` (RFC 4566 5; none yet when omitted)."""
+    connection = _connection_for(address)
+    return SessionDescription(
+        origin=Origin(
+            username,
+            str(session_id),
+            str(session_version),
+            "IN",
+            connection.addrtype,
+            connection.address,
+        ),
+        session_name="-",
+        connection=connection,
+        times=[Timing(0, 0)],
+        media=media if media is not None else [],
+    )
+
+
 def _connection_for(address: str) -> Connection:
     try:
         ip = ipaddress.ip_address(address)
@@ -660,19 +688,8 @@ def build_answer(
     """
     if len(plan.decisions) != len(offer.media):
         raise ValueError("plan does not match the offer's m-lines")
-    connection = _connection_for(address)
-    answer = SessionDescription(
-        origin=Origin(
-            username,
-            str(session_id),
-            str(session_version),
-            "IN",
-            connection.addrtype,
-            connection.address,
-        ),
-        session_name="-",
-        connection=connection,
-        times=[Timing(0, 0)],
+    answer = new_session(
+        address, username=username, session_id=session_id, session_version=session_version
     )
     for decision, offered in zip(plan.decisions, offer.media, strict=True):
         if isinstance(decision, Rejected):
@@ -835,24 +852,16 @@ def build_offer(
     """
     if audio_port is None and chat_path is None:
         raise ValueError("an offer needs audio or chat")
-    connection = _connection_for(address)
     streams: list[MediaDescription] = []
     if audio_port is not None:
         streams.append(_offer_audio(capabilities, audio_port, direction, crypto))
     if chat_path is not None:
         streams.append(build_msrp_media(path=chat_path, tls=chat_tls, setup=Setup.ACTIVE))
-    return SessionDescription(
-        origin=Origin(
-            username,
-            str(session_id),
-            str(session_version),
-            "IN",
-            connection.addrtype,
-            connection.address,
-        ),
-        session_name="-",
-        connection=connection,
-        times=[Timing(0, 0)],
+    return new_session(
+        address,
+        username=username,
+        session_id=session_id,
+        session_version=session_version,
         media=streams,
     )
 
