@@ -911,12 +911,8 @@ def negotiate_answer(
     for index, (ours, theirs) in enumerate(zip(offer_we_sent.media, answer.media, strict=True)):
         if ours.media != "audio" or ours.port == 0:
             continue
-        if theirs.media != ours.media:
-            raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered {ours.media}")
-        if theirs.port == 0:
+        if not _answered(index, ours, theirs):
             return None
-        if theirs.proto != ours.proto:
-            raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
         endpoint = _remote_endpoint(answer, theirs)
         if isinstance(endpoint, str):
             raise InvalidAnswerError(f"m-line {index}: {endpoint}")
@@ -997,6 +993,19 @@ def negotiate_chat_answer(
     return None
 
 
+def _answered(index: int, ours: MediaDescription, theirs: MediaDescription) -> bool:
+    """The answer's m-line `index` to our line `ours`: False when it is rejected (port 0,
+    RFC 3264 6); raises :class:`InvalidAnswerError` when it changed the media or the
+    transport (RFC 3264 6: an answer keeps both)."""
+    if theirs.media != ours.media:
+        raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered {ours.media}")
+    if theirs.port == 0:
+        return False
+    if theirs.proto != ours.proto:
+        raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
+    return True
+
+
 def read_msrp_answer(
     answer: SessionDescription,
     ours: MediaDescription,
@@ -1014,12 +1023,8 @@ def read_msrp_answer(
     4.1, BLINK.md 7): ``passive`` or none means we connect, ``active`` that we wait; anything
     else, like a bad ``a=path``, raises :class:`InvalidAnswerError` (`kind` names the stream).
     """
-    if theirs.media != "message":
-        raise InvalidAnswerError(f"m-line {index} is {theirs.media}, we offered message")
-    if theirs.port == 0:
+    if not _answered(index, ours, theirs):
         return None
-    if theirs.proto != ours.proto:
-        raise InvalidAnswerError(f"m-line {index} answered with {theirs.proto}")
     parsed = parse_msrp_media(answer, theirs)
     if isinstance(parsed, str):
         raise InvalidAnswerError(f"m-line {index}: {parsed}")

@@ -170,12 +170,18 @@ class ChatEnv(FocusEnv):
     chat: RecordingChat
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[ChatEnv]:
+def new_chat_env() -> ChatEnv:
+    """A focus with the MSRP and chat fakes; NOTIFY and BYE are answered 200."""
     sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), FakeMsrpPort(), RecordingChat()
     env = ChatEnv(Focus(Config(), sip, media, msrp, chat), sip, media)
     env.msrp, env.chat = msrp, chat
     env.sip.auto_reply = {"NOTIFY": 200, "BYE": 200}
+    return env
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[ChatEnv]:
+    env = new_chat_env()
     yield env
     await env.close()
 

@@ -23,7 +23,7 @@ from sylkbox.config import Config
 from sylkbox.msrp.uri import MsrpUri
 from sylkbox.sdp import InvalidAnswerError, SessionDescription, Setup, negotiate_chat_answer
 from sylkbox.sip.sipfrag import parse_sipfrag
-from tests.conference.test_focus_chat import ChatEnv, FakeMsrpPort, RecordingChat
+from tests.conference.test_focus_chat import ChatEnv, FakeMsrpPort, RecordingChat, new_chat_env
 from tests.helpers.fakes import (
     AUDIO_OFFER,
     FakeMediaPort,
@@ -42,10 +42,7 @@ CAROL_PATH = "msrps://192.0.2.40:40123/c4a7f0e1d2b3a4958671;tcp"
 
 @pytest.fixture
 async def env() -> AsyncIterator[ChatEnv]:
-    sip, media, msrp, chat = FakeSipPort(), FakeMediaPort(), FakeMsrpPort(), RecordingChat()
-    env = ChatEnv(Focus(Config(), sip, media, msrp, chat), sip, media)
-    env.msrp, env.chat = msrp, chat
-    env.sip.auto_reply = {"NOTIFY": 200, "BYE": 200}
+    env = new_chat_env()
     yield env
     await env.close()
 
